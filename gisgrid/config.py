@@ -1,0 +1,81 @@
+"""Settings from ``GISGRID_*`` environment variables.
+
+This module is the only reader of ``os.environ`` in gisgrid: everything else
+receives a :class:`Settings` object.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from gisgrid.errors import ConfigError
+
+BASEMAPS = ("none", "osm", "tianditu")
+DEFAULT_DB_PORT = 55432
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration of one gisgrid process."""
+
+    home: Path
+    database_url: str | None = None
+    db_port: int = DEFAULT_DB_PORT
+    pg_bindir: Path | None = None
+    secret_key: str | None = None
+    basemap: str = "none"
+    tianditu_key: str | None = None
+    city_name: str = "示范市"
+    issuer: str = "示范市人力资源和社会保障局"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def managed(self) -> bool:
+        """True when gisgrid runs its own private PostGIS cluster."""
+        return self.database_url is None
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build settings from ``environ`` (default: the process environment).
+
+    Examples
+    --------
+    >>> load_settings({"GISGRID_HOME": "/tmp/g", "GISGRID_DB_PORT": "6000"}).db_port
+    6000
+    """
+    env = os.environ if environ is None else environ
+    home = Path(env.get("GISGRID_HOME") or Path.home() / ".local/share/gisgrid").expanduser()
+    basemap = env.get("GISGRID_BASEMAP", "none").strip().lower() or "none"
+    if basemap not in BASEMAPS:
+        raise ConfigError(f"GISGRID_BASEMAP was {basemap!r}; expected one of {', '.join(BASEMAPS)}")
+    if basemap == "tianditu" and not env.get("GISGRID_TIANDITU_KEY"):
+        raise ConfigError("GISGRID_BASEMAP is 'tianditu' but GISGRID_TIANDITU_KEY is not set")
+    bindir = env.get("GISGRID_PG_BINDIR")
+    return Settings(
+        home=home.resolve(),
+        database_url=env.get("GISGRID_DATABASE_URL") or None,
+        db_port=_port(env.get("GISGRID_DB_PORT")),
+        pg_bindir=Path(bindir) if bindir else None,
+        secret_key=env.get("GISGRID_SECRET_KEY") or None,
+        basemap=basemap,
+        tianditu_key=env.get("GISGRID_TIANDITU_KEY") or None,
+        city_name=env.get("GISGRID_CITY_NAME", "示范市"),
+        issuer=env.get("GISGRID_ISSUER", "示范市人力资源和社会保障局"),
+    )
+
+
+def _port(raw: str | None) -> int:
+    if not raw:
+        return DEFAULT_DB_PORT
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ConfigError(f"GISGRID_DB_PORT was {raw!r}; expected a port number 1024-65535") from None
+    if not 1024 <= port <= 65535:
+        raise ConfigError(f"GISGRID_DB_PORT was {port}; expected a port number 1024-65535")
+    return port

@@ -1,0 +1,1 @@
+"""Database layer: engine and sessions, models, named spatial queries, migrations, local cluster."""

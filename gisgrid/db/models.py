@@ -1,0 +1,220 @@
+"""The data model (DESIGN.md): generations of grids, employers, assignments, staff.
+
+Every geometry is stored in CGCS2000 (EPSG:4490). Metric work reprojects to the
+Gauss–Krüger zone of the data, never computes in degrees.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Index, Integer,
+    SmallInteger, String, Text, UniqueConstraint, func, text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SRID = 4490
+GENERATION_STATUSES = ("draft", "active", "retired")
+GRID_KINDS = ("city", "district", "street", "town", "township", "park", "community", "village", "grid")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Generation(Base):
+    """A version of the whole grid set; exactly one is active."""
+
+    __tablename__ = "generation"
+    __table_args__ = (
+        CheckConstraint(f"status IN {GENERATION_STATUSES}", name="generation_status_ck"),
+        Index("generation_one_active", "status", unique=True, postgresql_where=text("status = 'active'")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    status: Mapped[str] = mapped_column(String(10), default="draft", server_default="draft")
+    effective_from: Mapped[dt.date | None] = mapped_column(Date)
+    effective_to: Mapped[dt.date | None] = mapped_column(Date)
+    approved_by: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    grids: Mapped[list["Grid"]] = relationship(back_populates="generation")
+
+
+class Grid(Base):
+    """One coded grid of one generation (level 1 = the whole city, deeper = finer)."""
+
+    __tablename__ = "grid"
+    __table_args__ = (
+        UniqueConstraint("generation_id", "code", name="grid_generation_code_uq"),
+        CheckConstraint("level BETWEEN 1 AND 6", name="grid_level_ck"),
+        CheckConstraint(f"kind IN {GRID_KINDS}", name="grid_kind_ck"),
+        Index("grid_geom_gix", "geom", postgresql_using="gist"),
+        Index("grid_identity_ix", "identity"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation_id: Mapped[int] = mapped_column(ForeignKey("generation.id", ondelete="CASCADE"))
+    # Survives generations: a grid whose code and geometry did not change keeps it.
+    identity: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), default=uuid.uuid4)
+    level: Mapped[int] = mapped_column(SmallInteger)
+    kind: Mapped[str] = mapped_column(String(20))
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(100))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id", ondelete="CASCADE"), index=True)
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=SRID, spatial_index=False), nullable=False)
+    source_crs: Mapped[str | None] = mapped_column(String(40))
+    source_file: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    generation: Mapped[Generation] = relationship(back_populates="grids")
+
+
+class GridLineage(Base):
+    """Which grids of an earlier generation a grid was split or merged from."""
+
+    __tablename__ = "grid_lineage"
+
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id", ondelete="CASCADE"), primary_key=True)
+    source_identity: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    relation: Mapped[str] = mapped_column(String(10))  # split | merge | reshape
+
+
+class Employer(Base):
+    """An employer (用人单位): the current record; surveys keep the history."""
+
+    __tablename__ = "employer"
+    __table_args__ = (
+        Index("employer_geom_gix", "geom", postgresql_using="gist"),
+        Index("employer_credit_code_uq", "credit_code", unique=True,
+              postgresql_where=text("credit_code IS NOT NULL")),
+        CheckConstraint("risk_level BETWEEN 0 AND 3", name="employer_risk_level_ck"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    credit_code: Mapped[str | None] = mapped_column(String(18))
+    org_code: Mapped[str | None] = mapped_column(String(10))
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(Text)
+    legal_rep: Mapped[str | None] = mapped_column(String(50))
+    hr_contact: Mapped[str | None] = mapped_column(String(50))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    industry: Mapped[str | None] = mapped_column(String(60))
+    ownership: Mapped[str | None] = mapped_column(String(60))
+    headcount: Mapped[int | None] = mapped_column(Integer)
+    contracts_signed: Mapped[int | None] = mapped_column(Integer)
+    insured: Mapped[int | None] = mapped_column(Integer)
+    wage_arrears_months: Mapped[int | None] = mapped_column(SmallInteger)
+    fee_arrears_months: Mapped[int | None] = mapped_column(SmallInteger)
+    opened_on: Mapped[dt.date | None] = mapped_column(Date)
+    surveyed_on: Mapped[dt.date | None] = mapped_column(Date)
+    geom = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False))
+    source_crs: Mapped[str | None] = mapped_column(String(40))
+    located_by: Mapped[str] = mapped_column(String(20), default="none", server_default="none")
+    location_precision: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="active", server_default="active")
+    risk_level: Mapped[int | None] = mapped_column(SmallInteger)
+    risk_rule: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class EmployerSurvey(Base):
+    """One survey of one employer (一企一档): the record as surveyed that day."""
+
+    __tablename__ = "employer_survey"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    employer_id: Mapped[int] = mapped_column(ForeignKey("employer.id", ondelete="CASCADE"), index=True)
+    surveyed_on: Mapped[dt.date | None] = mapped_column(Date)
+    source: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Assignment(Base):
+    """Employer → finest grid, per generation (NULL grid: outside every grid).
+
+    Partitioned by generation so that reassigning a whole generation builds a
+    fresh partition and swaps it in (bulk index builds, no per-row index upkeep,
+    no dead rows). There are no foreign keys on purpose: checking three of them
+    per row made writing 1M assignments 6× slower. Rows are only ever written by
+    :mod:`gisgrid.analysis.assign` from ids it has just joined, and statement-level
+    triggers (migration 0001) delete them with their employer, grid or generation.
+    """
+
+    __tablename__ = "assignment"
+    __table_args__ = (
+        Index("assignment_grid_ix", "grid_id"),  # one generation per partition
+        {"postgresql_partition_by": "LIST (generation_id)"},
+    )
+
+    employer_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    generation_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grid_id: Mapped[int | None] = mapped_column(Integer)
+    tie: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    nearest_grid_id: Mapped[int | None] = mapped_column(Integer)
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    assigned_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Staff(Base):
+    """A person who answers for grids (专职/兼职监察员, 协管员)."""
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    role: Mapped[str] = mapped_column(String(20))  # full_time | part_time | coordinator
+    phone: Mapped[str | None] = mapped_column(String(40))
+    unit: Mapped[str | None] = mapped_column(String(100))
+
+
+class StaffGrid(Base):
+    """四定: fixed person, area (grid identity), duty and task, from/to."""
+
+    __tablename__ = "staff_grid"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    grid_identity: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    duty: Mapped[str | None] = mapped_column(Text)
+    task: Mapped[str | None] = mapped_column(Text)
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class AppUser(Base):
+    """An account: role and the grid scope it may see or edit."""
+
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(50), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(50))
+    role: Mapped[str] = mapped_column(String(20))  # admin | planner | inspector | leader
+    scope_code: Mapped[str | None] = mapped_column(String(32))
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+
+
+class AuditLog(Base):
+    """Who changed what, with the record before and after."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(50))
+    entity: Mapped[str] = mapped_column(String(50))
+    entity_id: Mapped[str | None] = mapped_column(String(100))
+    before: Mapped[dict | None] = mapped_column(JSONB)
+    after: Mapped[dict | None] = mapped_column(JSONB)

@@ -1,0 +1,18 @@
+"""Folium map builders, grid colouring and vendored asset wiring.
+
+Only this package imports folium; the web layer renders the maps it returns to strings.
+"""
+
+from gisgrid.maps.assets import MissingAssetError, find_external_links, localize_assets
+from gisgrid.maps.colouring import PASTEL_PALETTE, colour_adjacent
+from gisgrid.maps.grid_map import RISK_LEVELS, build_grid_map
+
+__all__ = [
+    "MissingAssetError",
+    "PASTEL_PALETTE",
+    "RISK_LEVELS",
+    "build_grid_map",
+    "colour_adjacent",
+    "find_external_links",
+    "localize_assets",
+]

@@ -1,0 +1,610 @@
+"""The web grid map: coloured street/town grids, community boundaries, employers by risk.
+
+The builders return a ``folium.Map``; the web layer renders it to a string with
+``fmap.get_root().render()``.  Everything the page loads is served by the app
+(:func:`gisgrid.maps.assets.localize_assets`); employers are fetched by the browser from a
+GeoJSON URL into a cluster layer, so the page stays the same size whatever their number.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from urllib.parse import quote
+
+import folium
+import folium.plugins
+import geopandas as gpd
+import numpy as np
+import shapely
+from folium.template import Template
+
+from gisgrid.analysis.risk import RISK_LEVELS
+from gisgrid.maps.assets import localize_assets
+from gisgrid.maps.colouring import colour_adjacent
+from gisgrid.maps.crs import pick_gauss_kruger_crs
+
+__all__ = ["BASEMAPS", "KIND_LABELS", "RISK_LEVELS", "build_grid_map"]
+
+_UNRATED = ("未评级", "#78909c")
+
+#: Grid kinds as the UI names them.
+KIND_LABELS = {
+    "city": "市",
+    "district": "区县",
+    "street": "街道",
+    "town": "镇",
+    "township": "乡",
+    "park": "园区",
+    "community": "社区",
+    "village": "村",
+    "grid": "网格",
+}
+
+BASEMAPS = ("none", "osm", "tianditu")
+
+_FONT_STACK = '"Noto Sans CJK SC", "Microsoft YaHei", sans-serif'
+_MIN_ZOOM, _MAX_ZOOM = 4, 18
+# Display only.  coverage_simplify's tolerance is the square root of the area of the
+# triangles it may remove (Visvalingam–Whyatt), in metres here: a 5 m x 5 m kink goes,
+# and digitising noise along an edge with it; city pages shrink several-fold.
+_SIMPLIFY_M = 5.0
+_FOCUS_COLOUR = "#1565c0"
+_OUTLINE_COLOUR = "#37474f"
+
+# Leaflet panes, bottom to top.  Separate panes keep the stacking right when layers are
+# toggled off and on again (re-added layers otherwise land on top of everything).
+_PANES = (
+    ("gg-units", 410, True),
+    ("gg-focus", 420, False),
+    ("gg-labels", 450, False),
+    ("gg-employers", 610, True),
+)
+
+
+def build_grid_map(
+    areas: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame | None,
+    *,
+    employers_url: str | None,
+    focus: gpd.GeoDataFrame | None = None,
+    title: str = "",
+    static_url: str = "/static/vendor",
+    basemap: str = "none",
+    tianditu_key: str | None = None,
+) -> folium.Map:
+    """Build the interactive grid map.
+
+    Street/town grids (`areas`) are filled so that neighbours never share a colour and
+    labelled "code name"; community/village grids (`units`) are drawn as thin boundaries
+    in a layer of their own; employers are loaded by the browser from `employers_url` into
+    clusters coloured by the worst risk level inside.  A Chinese legend, a layer switcher
+    and a metric scale bar are added, and every script and stylesheet points at the app's
+    vendored copies under `static_url`.
+
+    Parameters
+    ----------
+    areas : GeoDataFrame
+        Street/town grids with columns ``code`` (unique), ``name``, ``kind``; any CRS
+        (EPSG:4490 as stored).  Rows with empty geometry are not drawn.
+    units : GeoDataFrame or None
+        Community/village grids with ``code`` and ``name``, or None for no such layer.
+    employers_url : str or None
+        URL of a GeoJSON FeatureCollection of points with properties ``id``, ``name``,
+        ``credit_code``, ``risk_level`` (0–3, missing = unrated), ``grid_code``,
+        ``grid_name``; fetched by the browser with the page's cookies.  None: no layer.
+    focus : GeoDataFrame, optional
+        The grid(s) the page is about: outlined in blue and the map fitted to them.
+    title : str
+        Page title, also shown on the map when given.
+    static_url : str
+        URL where ``gisgrid/web/static/vendor`` is served.
+    basemap : {"none", "osm", "tianditu"}
+        "none" (default, works offline) draws on a plain light background.
+    tianditu_key : str, optional
+        Tianditu ``tk`` key; required when `basemap` is "tianditu".
+
+    Returns
+    -------
+    folium.Map
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> areas = gpd.GeoDataFrame(
+    ...     {"code": ["410102001", "410102002"], "name": ["甲街道", "乙街道"],
+    ...      "kind": ["street", "street"]},
+    ...     geometry=[box(113.70, 34.36, 113.71, 34.37), box(113.71, 34.36, 113.72, 34.37)],
+    ...     crs="EPSG:4490")
+    >>> page = build_grid_map(areas, None, employers_url=None).get_root().render()
+    >>> "410102001 甲街道" in page and "https://" not in page
+    True
+    """
+    _check_grids(areas, "areas", ("code", "name", "kind"))
+    if units is not None:
+        _check_grids(units, "units", ("code", "name"))
+    if focus is not None:
+        _check_grids(focus, "focus", ())
+    _check_basemap(basemap, tianditu_key)
+
+    drawn = areas[~(areas.geometry.isna() | areas.geometry.is_empty)]
+    fit_to = _lonlat_bounds(focus if focus is not None and not focus.empty else drawn)
+    fmap = _new_map(fit_to, basemap, tianditu_key, title)
+    for name, z_index, pointer_events in _PANES:
+        folium.map.CustomPane(name, z_index=z_index, pointer_events=pointer_events).add_to(fmap)
+
+    _add_areas(fmap, drawn)
+    if units is not None:
+        _add_units(fmap, units)
+    if focus is not None:
+        _add_focus(fmap, focus)
+    _GridLabels(drawn).add_to(fmap)
+    if employers_url:
+        _add_employers(fmap, employers_url)
+    _MapChrome(title, show_risk=bool(employers_url), plain_background=basemap == "none").add_to(
+        fmap
+    )
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    if fit_to is not None:
+        fmap.fit_bounds(fit_to, padding=(24, 24))
+    localize_assets(fmap, static_url)
+    return fmap
+
+
+# -- checks -------------------------------------------------------------------------------
+
+
+def _check_grids(gdf, what: str, columns: tuple[str, ...]) -> None:
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        raise TypeError(f"{what} was {type(gdf).__name__}; expected a GeoDataFrame")
+    if gdf.crs is None:
+        raise ValueError(f"{what} has no CRS; expected lon/lat EPSG:4490 or another set CRS")
+    missing = [c for c in columns if c not in gdf.columns]
+    if missing:
+        raise ValueError(f"{what} lacks columns {missing}; expected {list(columns)}")
+    if "code" in columns:
+        codes = gdf["code"].astype(str)
+        duplicated = sorted(set(codes[codes.duplicated()]))
+        if duplicated:
+            raise ValueError(f"{what} has duplicate codes {duplicated[:10]}; codes must be unique")
+
+
+def _check_basemap(basemap: str, tianditu_key: str | None) -> None:
+    if basemap not in BASEMAPS:
+        raise ValueError(f"basemap was {basemap!r}; expected one of {BASEMAPS}")
+    if basemap == "tianditu" and not tianditu_key:
+        raise ValueError("basemap 'tianditu' needs tianditu_key (the tk of a Tianditu account)")
+
+
+# -- geometry for display ---------------------------------------------------------------
+
+
+def _display_geometries(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    """Simplify (see _SIMPLIFY_M) keeping shared edges shared; lon/lat, 6 decimals (~0.1 m)."""
+    keep = ~(gdf.geometry.isna() | gdf.geometry.is_empty)
+    metric = gdf.geometry[keep].to_crs(pick_gauss_kruger_crs(gdf))
+    geoms = metric.values
+    if len(geoms) and shapely.coverage_is_valid(geoms):
+        # Simplifying polygon by polygon opens slivers between neighbours; the coverage
+        # simplifier moves each shared edge once.
+        geoms = shapely.coverage_simplify(geoms, _SIMPLIFY_M)
+    else:
+        # Not a clean coverage (a draft with overlaps): simplify each polygon on its own.
+        geoms = shapely.simplify(geoms, _SIMPLIFY_M, preserve_topology=True)
+    lonlat = gpd.GeoSeries(geoms, crs=metric.crs).to_crs("EPSG:4490").values
+    rounded = shapely.transform(np.asarray(lonlat), lambda xy: np.round(xy, 6))
+    out = np.full(len(gdf), None, dtype=object)
+    out[keep.to_numpy()] = rounded
+    return out
+
+
+def _feature_collection(gdf: gpd.GeoDataFrame, ids: list[str], properties: list[dict]) -> dict:
+    features = []
+    for geom, feature_id, props in zip(_display_geometries(gdf), ids, properties):
+        if geom is None or geom.is_empty:
+            continue
+        features.append(
+            {
+                "type": "Feature",
+                "id": feature_id,
+                "properties": props,
+                "geometry": json.loads(shapely.to_geojson(geom)),
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _lonlat_bounds(gdf: gpd.GeoDataFrame) -> list[list[float]] | None:
+    if gdf.empty:
+        return None
+    minx, miny, maxx, maxy = gdf.geometry.to_crs("EPSG:4490").total_bounds
+    if not np.isfinite([minx, miny, maxx, maxy]).all():
+        return None
+    return [[float(miny), float(minx)], [float(maxy), float(maxx)]]
+
+
+# -- layers ---------------------------------------------------------------------------------
+
+
+def _new_map(bounds, basemap: str, tianditu_key: str | None, title: str) -> folium.Map:
+    centre = (
+        [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
+        if bounds
+        else [34.75, 113.65]
+    )
+    fmap = folium.Map(location=centre, zoom_start=12, tiles=None, control_scale=False)
+    # With no tile layer Leaflet has no zoom range, and MarkerCluster then draws nothing
+    # ("Map has no maxZoom specified"): give the map its own.
+    fmap.options.update(min_zoom=_MIN_ZOOM, max_zoom=_MAX_ZOOM)
+    if title:
+        fmap.get_root().title = html.escape(title)
+    for layer in _basemap_layers(basemap, tianditu_key):
+        layer.add_to(fmap)
+    return fmap
+
+
+def _basemap_layers(basemap: str, tianditu_key: str | None) -> list[folium.TileLayer]:
+    # Attributions are plain text: an <a href> to the provider would be an external link
+    # in the page, and the intranet cannot follow it anyway.
+    if basemap == "osm":
+        return [
+            folium.TileLayer(
+                tiles="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                attr="© OpenStreetMap 贡献者",
+                name="OpenStreetMap 底图",
+                max_zoom=_MAX_ZOOM,
+                min_zoom=_MIN_ZOOM,
+            )
+        ]
+    if basemap == "tianditu":
+        # Tianditu's web-Mercator (_w) layers are in CGCS2000 lon/lat like our data, unlike
+        # the GCJ-02 commercial basemaps that shift overlays by hundreds of metres.
+        def wmts(layer: str) -> str:
+            return (
+                f"https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile"
+                f"&VERSION=1.0.0&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
+                f"&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}&tk={quote(tianditu_key, safe='')}"
+            )
+
+        common = dict(attr="天地图", subdomains="01234567", max_zoom=_MAX_ZOOM, min_zoom=_MIN_ZOOM)
+        return [
+            folium.TileLayer(tiles=wmts("vec"), name="天地图矢量底图", **common),
+            folium.TileLayer(
+                tiles=wmts("cva"), name="天地图注记", overlay=True, control=True, **common
+            ),
+        ]
+    return []
+
+
+def _add_areas(fmap: folium.Map, areas: gpd.GeoDataFrame) -> None:
+    codes = areas["code"].astype(str).tolist()
+    colours = dict(zip(codes, colour_adjacent(areas)))
+    # Tooltips insert property values as HTML: escape them here.
+    properties = [
+        {
+            "code": html.escape(code),
+            "name": html.escape(str(name)),
+            "kind": html.escape(KIND_LABELS.get(str(kind), str(kind))),
+        }
+        for code, name, kind in zip(codes, areas["name"], areas["kind"])
+    ]
+
+    def style(feature):
+        return {
+            "fillColor": colours[feature["id"]],
+            "fillOpacity": 0.55,
+            "color": _OUTLINE_COLOUR,
+            "weight": 1.5,
+            "opacity": 0.9,
+        }
+
+    collection = _feature_collection(areas, codes, properties)
+    folium.GeoJson(
+        collection,
+        name="街道/乡镇网格",
+        style_function=style,
+        highlight_function=lambda _: {"weight": 3, "fillOpacity": 0.7},
+        tooltip=_tooltip(
+            collection, fields=["code", "name", "kind"], aliases=["网格编码", "网格名称", "类型"]
+        ),
+    ).add_to(fmap)
+
+
+def _add_units(fmap: folium.Map, units: gpd.GeoDataFrame) -> None:
+    codes = units["code"].astype(str).tolist()
+    labels = [{"label": html.escape(f"{code} {name}")} for code, name in zip(codes, units["name"])]
+    collection = _feature_collection(units, codes, labels)
+    folium.GeoJson(
+        collection,
+        name="社区/村网格",
+        # A transparent fill (not fill: false) so the tooltip answers anywhere inside.
+        style_function=lambda _: {
+            "color": "#546e7a",
+            "weight": 0.8,
+            "opacity": 0.9,
+            "dashArray": "4 3",
+            "fillOpacity": 0.0,
+        },
+        tooltip=_tooltip(collection, fields=["label"], labels=False),
+        pane="gg-units",
+    ).add_to(fmap)
+
+
+def _tooltip(collection: dict, **kwargs) -> folium.GeoJsonTooltip | None:
+    # folium checks the fields against the first feature, so an empty layer gets none.
+    return folium.GeoJsonTooltip(sticky=True, **kwargs) if collection["features"] else None
+
+
+def _add_focus(fmap: folium.Map, focus: gpd.GeoDataFrame) -> None:
+    ids = [f"focus-{i}" for i in range(len(focus))]
+    folium.GeoJson(
+        _feature_collection(focus, ids, [{} for _ in ids]),
+        name="当前网格",
+        style_function=lambda _: {"fill": False, "color": _FOCUS_COLOUR, "weight": 4, "opacity": 1},
+        interactive=False,
+        pane="gg-focus",
+    ).add_to(fmap)
+
+
+def _add_employers(fmap: folium.Map, employers_url: str) -> None:
+    cluster = folium.plugins.MarkerCluster(
+        name="用人单位（按风险）",
+        icon_create_function=_CLUSTER_ICON_JS,
+        options={"chunkedLoading": True, "showCoverageOnHover": False, "maxClusterRadius": 50},
+    ).add_to(fmap)
+    _EmployerLoader(cluster, employers_url).add_to(fmap)
+
+
+# -- custom elements ------------------------------------------------------------------------
+
+
+def _js_json(value) -> str:
+    """JSON for an inline <script>, keeping Chinese readable but never closing the tag."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _risk_levels_json() -> str:
+    levels = {str(k): {"label": v[0], "colour": v[1]} for k, v in RISK_LEVELS.items()}
+    levels["unrated"] = {"label": _UNRATED[0], "colour": _UNRATED[1]}
+    return _js_json(levels)
+
+
+# Colour a cluster by the worst risk among its employers and show how many there are.
+_CLUSTER_ICON_JS = """
+function (cluster) {
+    var worst = -1;
+    var markers = cluster.getAllChildMarkers();
+    for (var i = 0; i < markers.length && worst < 3; i++) {
+        var level = markers[i].options.riskLevel;
+        if (level > worst) { worst = level; }
+    }
+    var count = cluster.getChildCount();
+    var size = count < 100 ? 34 : (count < 1000 ? 40 : 48);
+    return L.divIcon({
+        html: '<div><span>' + count + '</span></div>',
+        className: 'gg-cluster gg-risk-' + (worst < 0 ? 'unrated' : worst),
+        iconSize: L.point(size, size)
+    });
+}
+"""
+
+
+class _GridLabels(folium.FeatureGroup):
+    """Permanent "code name" labels at each grid's representative point.
+
+    One compact array and a loop instead of a folium Marker per grid: 2,000 grids would
+    otherwise add ~1 MB of generated JavaScript to the page.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.featureGroup({});
+        (function (group, labels) {
+            labels.forEach(function (item) {
+                var text = document.createElement("div");
+                text.className = "gg-label-text";
+                text.textContent = item[2];
+                L.marker([item[0], item[1]], {
+                    icon: L.divIcon({className: "gg-label", html: text, iconSize: null}),
+                    pane: "gg-labels", interactive: false, keyboard: false
+                }).addTo(group);
+            });
+        })({{ this.get_name() }}, {{ this.labels_json }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, areas: gpd.GeoDataFrame):
+        super().__init__(name="网格标注", overlay=True, control=True)
+        points = areas.geometry.representative_point().to_crs("EPSG:4490")
+        labels = [
+            [round(p.y, 6), round(p.x, 6), f"{code} {name}"]
+            for p, code, name in zip(points, areas["code"], areas["name"])
+        ]
+        self.labels_json = _js_json(labels)
+
+
+class _EmployerLoader(folium.MacroElement):
+    """Fetch employers as GeoJSON in the browser and add them to the cluster layer."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function (map, cluster, url, levels) {
+            function esc(value) {
+                return String(value == null ? "" : value).replace(/[&<>"']/g, function (c) {
+                    return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+                });
+            }
+            function levelOf(p) {
+                var key = p.risk_level == null ? "" : String(p.risk_level);
+                return levels.hasOwnProperty(key) && key !== "unrated" ? Number(key) : -1;
+            }
+            function popupHtml(p) {
+                var level = levelOf(p);
+                var risk = levels[level < 0 ? "unrated" : String(level)];
+                return '<table class="gg-popup">'
+                    + '<tr><th>单位名称</th><td>' + esc(p.name) + '</td></tr>'
+                    + '<tr><th>统一社会信用代码</th><td>' + esc(p.credit_code) + '</td></tr>'
+                    + '<tr><th>网格</th><td>' + esc(p.grid_code) + ' ' + esc(p.grid_name) + '</td></tr>'
+                    + '<tr><th>风险等级</th><td><span class="gg-swatch" style="background:'
+                    + risk.colour + '"></span>' + esc(risk.label) + '</td></tr></table>';
+            }
+            function notify(text) {
+                var box = L.control({position: "topright"});
+                box.onAdd = function () {
+                    var div = L.DomUtil.create("div", "gg-notice");
+                    div.textContent = text;
+                    return div;
+                };
+                box.addTo(map);
+            }
+            cluster.on("click", function (e) {
+                L.popup({maxWidth: 360}).setLatLng(e.layer.getLatLng())
+                    .setContent(popupHtml(e.layer.feature.properties || {})).openOn(map);
+            });
+            fetch(url, {credentials: "same-origin",
+                        headers: {"Accept": "application/geo+json, application/json"}})
+                .then(function (response) {
+                    if (!response.ok) { throw new Error("HTTP " + response.status); }
+                    return response.json();
+                })
+                .then(function (collection) {
+                    var markers = [];
+                    (collection.features || []).forEach(function (feature) {
+                        var g = feature.geometry;
+                        if (!g || g.type !== "Point" || !g.coordinates) { return; }
+                        var p = feature.properties || {};
+                        var level = levelOf(p);
+                        var marker = L.circleMarker([g.coordinates[1], g.coordinates[0]], {
+                            radius: 5, color: "#ffffff", weight: 1.5, fillOpacity: 0.95,
+                            fillColor: levels[level < 0 ? "unrated" : String(level)].colour,
+                            riskLevel: level, pane: "gg-employers"
+                        });
+                        marker.feature = feature;
+                        markers.push(marker);
+                    });
+                    cluster.addLayers(markers);
+                })
+                .catch(function (error) {
+                    console.error("gisgrid: employers", url, error);
+                    notify("用人单位数据加载失败，请刷新页面重试。");
+                });
+        })({{ this.map.get_name() }}, {{ this.cluster.get_name() }}, {{ this.url_json }},
+           {{ this.levels_json }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, cluster: folium.plugins.MarkerCluster, url: str):
+        super().__init__()
+        self._name = "EmployerLoader"
+        self.cluster = cluster
+        self.map = cluster._parent
+        self.url_json = _js_json(url)
+        self.levels_json = _risk_levels_json()
+
+
+class _MapChrome(folium.MacroElement):
+    """Styles, title, Chinese legend and scale bar (HTML, not branca's d3 colour map)."""
+
+    _template = Template(
+        """
+        {% macro header(this, kwargs) %}
+        <style>{{ this.css }}</style>
+        {% endmacro %}
+        {% macro html(this, kwargs) %}
+        {%- if this.title %}
+        <div id="{{ this.get_name() }}_title" class="gg-title">{{ this.title }}</div>
+        {%- endif %}
+        <div id="{{ this.get_name() }}_legend" class="gg-legend">
+            <div class="gg-legend-head">图例</div>
+            {%- if this.show_risk %}
+            <div class="gg-legend-sub">用人单位风险等级</div>
+            {%- for label, colour in this.risk_rows %}
+            <div class="gg-legend-row"><span class="gg-dot" style="background:{{ colour }}"></span>{{ label }}</div>
+            {%- endfor %}
+            {%- endif %}
+            <div class="gg-legend-sub">网格</div>
+            <div class="gg-legend-row"><span class="gg-fill"></span>街道/乡镇网格（相邻异色）</div>
+            <div class="gg-legend-row"><span class="gg-line"></span>社区/村网格边界</div>
+        </div>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+        (function (map, prefix) {
+            function place(id, position) {
+                var element = document.getElementById(id);
+                if (!element) { return; }
+                var control = L.control({position: position});
+                control.onAdd = function () {
+                    L.DomEvent.disableClickPropagation(element);
+                    L.DomEvent.disableScrollPropagation(element);
+                    return element;
+                };
+                control.addTo(map);
+            }
+            place(prefix + "_title", "topleft");
+            place(prefix + "_legend", "bottomleft");
+            L.control.scale({imperial: false, position: "bottomright"}).addTo(map);
+        })({{ this._parent.get_name() }}, "{{ this.get_name() }}");
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, title: str, *, show_risk: bool, plain_background: bool):
+        super().__init__()
+        self._name = "MapChrome"
+        self.title = html.escape(title)
+        self.show_risk = show_risk
+        self.risk_rows = [(html.escape(label), colour) for label, colour in RISK_LEVELS.values()]
+        self.css = _chrome_css(plain_background)
+
+
+def _chrome_css(plain_background: bool) -> str:
+    risk_css = "".join(
+        f".gg-risk-{level} div {{ background: {colour}; }}"
+        f".gg-risk-{level} {{ background: {colour}55; }}"
+        for level, (_, colour) in [*RISK_LEVELS.items(), ("unrated", _UNRATED)]
+    )
+    background = ".leaflet-container { background: #eef0f1; }" if plain_background else ""
+    return (
+        f".leaflet-container {{ font-family: {_FONT_STACK}; }}"
+        f"{background}"
+        ".gg-label { width: 0; height: 0; }"
+        # min-content + keep-all: break only at the space, so "code name" stands as two
+        # centred lines (code above name) and neighbouring labels do not run together.
+        ".gg-label-text { transform: translate(-50%, -50%); width: min-content;"
+        " word-break: keep-all; text-align: center;"
+        " font-size: 13px; font-weight: 700; color: #1b1b1b; line-height: 1.25;"
+        " text-shadow: 0 0 2px #fff, 0 0 2px #fff, 0 0 3px #fff, 0 0 4px #fff,"
+        " 1px 1px 1px #fff, -1px -1px 1px #fff; }"
+        ".gg-cluster { border-radius: 50%; }"
+        ".gg-cluster div { position: absolute; inset: 4px; border-radius: 50%;"
+        " display: flex; align-items: center; justify-content: center;"
+        " color: #fff; font-size: 12px; font-weight: 700;"
+        " text-shadow: 0 0 2px rgba(0,0,0,.7); }"
+        f"{risk_css}"
+        ".gg-title { background: rgba(255,255,255,.92); padding: 6px 12px; border-radius: 4px;"
+        " font-size: 16px; font-weight: 700; box-shadow: 0 1px 4px rgba(0,0,0,.3); }"
+        ".gg-legend { background: rgba(255,255,255,.94); padding: 8px 12px; border-radius: 4px;"
+        " font-size: 13px; line-height: 1.7; box-shadow: 0 1px 4px rgba(0,0,0,.3); }"
+        ".gg-legend-head { font-weight: 700; font-size: 14px; }"
+        ".gg-legend-sub { color: #555; margin-top: 2px; }"
+        ".gg-legend-row { display: flex; align-items: center; }"
+        ".gg-dot { display: inline-block; width: 12px; height: 12px; border-radius: 50%;"
+        " border: 2px solid #fff; box-shadow: 0 0 0 1px #999; margin-right: 8px; }"
+        ".gg-fill { display: inline-block; width: 28px; height: 14px; margin-right: 8px;"
+        f" border: 1.5px solid {_OUTLINE_COLOUR};"
+        " background: linear-gradient(90deg, #8dd3c7 0 33%, #ffffb3 33% 66%, #bebada 66%); }"
+        ".gg-line { display: inline-block; width: 28px; margin-right: 8px;"
+        " border-top: 1.5px dashed #546e7a; }"
+        ".gg-popup th { text-align: left; padding-right: 10px; color: #555;"
+        " font-weight: 400; white-space: nowrap; vertical-align: top; }"
+        ".gg-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 50%;"
+        " margin-right: 6px; }"
+        ".gg-notice { background: #fff3e0; color: #b71c1c; padding: 6px 10px;"
+        " border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,.3); }"
+    )

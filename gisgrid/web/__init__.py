@@ -1,0 +1,30 @@
+"""The Flask web app: ``create_app()`` builds it; nothing happens at import."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask
+
+from gisgrid.config import Settings, load_settings
+
+
+def create_app(test_config: dict | None = None, settings: Settings | None = None) -> Flask:
+    """Build the app. ``settings`` default to the ``GISGRID_*`` environment."""
+    app = Flask(__name__)
+    settings = settings or load_settings()
+    app.config.from_mapping(
+        SECRET_KEY=settings.secret_key or secrets.token_hex(32),
+        GISGRID_SETTINGS=settings,
+        JSON_AS_ASCII=False,
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.json.ensure_ascii = False
+
+    from gisgrid.web import db, errors, maps
+
+    db.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(maps.bp)
+    return app
