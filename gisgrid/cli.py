@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -50,27 +49,37 @@ def json_option(func):
     return wrapper
 
 
-@click.group()
+class CommandError(click.ClickException):
+    """A GisgridError on its way out: one line on stderr, exit status 1."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+class GisgridGroup(click.Group):
+    """Turns every GisgridError raised by a subcommand into one clear line."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except GisgridError as exc:
+            raise CommandError(exc.message) from None
+
+
+@click.group(cls=GisgridGroup)
 @click.version_option(package_name="gisgrid")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """gisgrid — 劳动保障监察网格化管理 GIS service."""
-    ctx.obj = Context(load_settings())
+    try:
+        ctx.obj = Context(load_settings())
+    except GisgridError as exc:
+        raise CommandError(exc.message) from None
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: one clear line on error, exit status 1."""
-    try:
-        cli.main(args=argv, prog_name="gisgrid", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code)
-    except GisgridError as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        sys.exit(1)
+    """Console entry point."""
+    cli.main(args=argv, prog_name="gisgrid")
 
 
 # --------------------------------------------------------------------------- db

@@ -103,3 +103,26 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             f"TESTS SKIPPED, FAILING: {len(_skipped)} skipped test(s) count as failures: "
             + ", ".join(_skipped[:10]), red=True)
+
+
+@pytest.fixture(scope="session")
+def demo_url(pg_cluster, tmp_path_factory) -> str:
+    """A database with the demonstration city loaded once (shared, read-only for tests)."""
+    from gisgrid.demo.load import load_demo
+
+    url = pg_cluster.create_database("demo_city", template="gisgrid")
+    load_demo(get_engine(url), tmp_path_factory.mktemp("demo-home"))
+    return url
+
+
+@pytest.fixture(scope="session")
+def demo_app(demo_url, tmp_path_factory):
+    from gisgrid.web import create_app
+
+    settings = Settings(home=tmp_path_factory.mktemp("app-home"), database_url=demo_url)
+    return create_app({"TESTING": True}, settings=settings)
+
+
+@pytest.fixture
+def client(demo_app):
+    return demo_app.test_client()

@@ -101,7 +101,11 @@ def _read_frame(path: Path, encoding: str | None) -> gpd.GeoDataFrame:
     try:
         return gpd.read_file(source, **options)
     except Exception as exc:  # pyogrio raises several types; all mean "cannot read"
-        raise InputError(f"cannot read {path.name} as a GIS file: {str(exc).splitlines()[0]}") from None
+        reason = str(exc).splitlines()[0]
+        if "codec can't decode" in reason and not encoding:
+            raise InputError(f"cannot read the attributes of {path.name}: they are not UTF-8 and the file "
+                             "declares no encoding (.cpg); give it, e.g. --encoding gbk") from None
+        raise InputError(f"cannot read {path.name} as a GIS file: {reason}") from None
 
 
 def _source_crs(path: Path, raw: gpd.GeoDataFrame, given: str | None) -> str:

@@ -119,7 +119,7 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 
 
 def _safe(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=True)
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=True)
 
 
 def _first_line(exc: Exception) -> str:

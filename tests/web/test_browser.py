@@ -1,0 +1,87 @@
+"""The real app in a real headless Chromium: the map draws, and nothing leaves localhost."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def live_app(demo_app):
+    server = make_server("127.0.0.1", 0, demo_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium") or "/usr/bin/chromium"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def _open(browser, url: str, base: str, shot: str):
+    """Open ``url``; abort and record every request that is not to ``base``."""
+    outside, errors = [], []
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    def only_local(route):
+        if route.request.url.startswith(base) or route.request.url.startswith("data:"):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_local)
+    page.goto(url, wait_until="networkidle")
+    # employers arrive by fetch after load: wait until the cluster layer has markers
+    page.wait_for_function(
+        "document.querySelectorAll('.leaflet-marker-pane .leaflet-marker-icon, "
+        ".leaflet-map-pane svg path').length > 20", timeout=20_000)
+    page.wait_for_timeout(500)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / shot))
+    return page, outside, errors
+
+
+@pytest.mark.browser
+def test_index_map_draws_offline(browser, live_app):
+    page, outside, errors = _open(browser, f"{live_app}/", live_app, "index.png")
+    fills = page.eval_on_selector_all(
+        ".leaflet-map-pane svg path", "els => els.map(e => e.getAttribute('fill'))")
+    markers = page.eval_on_selector_all(".leaflet-marker-pane .leaflet-marker-icon", "els => els.length")
+    text = page.inner_text("body")
+    page.close()
+    assert outside == [], outside
+    assert errors == [], errors
+    # 15 filled streets + 250 community outlines (+ focus/overlays): the polygons were drawn
+    assert len(fills) >= 15 + 250
+    filled = [f for f in fills if f and f != "none"]
+    assert len(set(filled)) >= 4  # adjacent streets in different colours
+    assert markers > 10  # clusters and labels on the map
+    assert "示范市网格划分总图" in text and "图例" in text
+    assert (ARTIFACTS / "index.png").stat().st_size > 50_000
+
+
+@pytest.mark.browser
+def test_grid_page_draws_offline(browser, live_app):
+    page, outside, errors = _open(browser, f"{live_app}/grids/419901001001", live_app, "grid.png")
+    text = page.inner_text("body")
+    page.close()
+    assert outside == [] and errors == []
+    assert "网格人员（四定）" in text and "南关社区" in text
