@@ -7,12 +7,10 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
-import pyproj
 import shapely
 
+from gisgrid.crs import STORAGE_CRS, DeclaredCrs, geometries_to_storage, parse_crs
 from gisgrid.errors import InputError
-
-STORAGE_CRS = "EPSG:4490"
 
 # Common field names in Chinese division files and in English ones, most specific first.
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
@@ -77,7 +75,7 @@ def read_grid_file(path: str | Path, *, code_field: str | None = None, name_fiel
     raw = _read_frame(path, encoding)
     if raw.empty:
         raise InputError(f"{path.name} contains no features")
-    source_crs = _source_crs(path, raw, crs)
+    declared = _declared_crs(path, raw, crs)
     fields = {
         "code": _pick_field(path, raw, "code", code_field, required=True),
         "name": _pick_field(path, raw, "name", name_field, required=True),
@@ -89,10 +87,13 @@ def read_grid_file(path: str | Path, *, code_field: str | None = None, name_fiel
         "name": _text_column(raw, fields["name"]),
         "parent_code": _text_column(raw, fields["parent"]) if fields["parent"] else None,
         "kind": _kinds(raw, fields["kind"], fields["name"]),
-    }, geometry=raw.geometry.values, crs=source_crs)
-    frame = frame.to_crs(STORAGE_CRS)
+    }, geometry=raw.geometry.values)
+    if declared.shifted:
+        frame = frame.set_geometry(geometries_to_storage(frame.geometry.values, declared), crs=STORAGE_CRS)
+    else:
+        frame = frame.set_crs(declared.crs).to_crs(STORAGE_CRS)
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="feature")
-    return GridFile(path=path, frame=frame, source_crs=source_crs, fields=fields)
+    return GridFile(path=path, frame=frame, source_crs=declared.name, fields=fields)
 
 
 def _read_frame(path: Path, encoding: str | None) -> gpd.GeoDataFrame:
@@ -108,20 +109,16 @@ def _read_frame(path: Path, encoding: str | None) -> gpd.GeoDataFrame:
         raise InputError(f"cannot read {path.name} as a GIS file: {reason}") from None
 
 
-def _source_crs(path: Path, raw: gpd.GeoDataFrame, given: str | None) -> str:
+def _declared_crs(path: Path, raw: gpd.GeoDataFrame, given: str | None) -> DeclaredCrs:
     if given:
-        try:
-            return pyproj.CRS.from_user_input(given).to_string()
-        except pyproj.exceptions.CRSError:
-            raise InputError(f"--crs was {given!r}; expected an EPSG code such as EPSG:4490 or EPSG:4547") \
-                from None
+        return parse_crs(given)
     if raw.crs is None:
         raise InputError(
             f"{path.name} declares no coordinate system (no .prj or crs member); "
-            "declare it with --crs, e.g. --crs EPSG:4490 (CGCS2000) or --crs EPSG:4547 (Gauss–Krüger 114°E)"
+            "declare it with --crs, e.g. --crs EPSG:4490 (CGCS2000), --crs EPSG:4547 (Gauss–Krüger 114°E) "
+            "or --crs gcj02 (traced on an Amap basemap)"
         )
-    epsg = raw.crs.to_epsg()
-    return f"EPSG:{epsg}" if epsg else raw.crs.to_string()
+    return parse_crs(raw.crs.to_string() if raw.crs.to_epsg() is None else f"EPSG:{raw.crs.to_epsg()}")
 
 
 def _pick_field(path: Path, raw: pd.DataFrame, role: str, given: str | None, required: bool) -> str | None:

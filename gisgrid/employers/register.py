@@ -13,12 +13,12 @@ import io
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gisgrid.analysis.risk import assess_risk
+from gisgrid.crs import parse_crs, points_to_storage
 from gisgrid.employers.identifiers import is_valid_credit_code
 from gisgrid.errors import InputError
 
@@ -48,9 +48,6 @@ INTEGER_COLUMNS = ("headcount", "contracts_signed", "insured", "wage_arrears_mon
 DATE_COLUMNS = ("opened_on", "surveyed_on")
 TEXT_COLUMNS = ("name", "credit_code", "org_code", "address", "legal_rep", "hr_contact", "phone",
                 "industry", "ownership")
-# Coordinate systems taken as they are (CGCS2000 is within centimetres of WGS84).
-DIRECT_CRS = {"": "EPSG:4490", "CGCS2000": "EPSG:4490", "EPSG:4490": "EPSG:4490", "4490": "EPSG:4490",
-              "WGS84": "EPSG:4326", "EPSG:4326": "EPSG:4326", "4326": "EPSG:4326"}
 # China's extent, for coordinates that are swapped or garbage.
 CHINA_BOUNDS = (73.0, 3.0, 136.0, 54.0)
 
@@ -102,7 +99,8 @@ def _read_csv(path: Path, encoding: str | None) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
 
 
-def validate_register(frame: pd.DataFrame, today: dt.date | None = None) -> tuple[pd.DataFrame, list[dict], list[dict]]:
+def validate_register(frame: pd.DataFrame, today: dt.date | None = None,
+                      default_crs: str | None = None) -> tuple[pd.DataFrame, list[dict], list[dict]]:
     """Check every row; return (good rows typed, rejected problems, warnings).
 
     Each problem is ``{row, column, reason, message}``. A row with any rejecting
@@ -146,19 +144,14 @@ def validate_register(frame: pd.DataFrame, today: dt.date | None = None) -> tupl
         flag(raw.notna() & parsed.isna(), header_of(column), "bad_date",
              lambda r, c=column: f"{header_of(c)} 无法识别为日期：{out.at[r, c]!r}")
         out[column] = parsed.dt.date
-    _check_coordinates(out, flag)
+    _check_coordinates(out, flag, default_crs)
     good = out[~bad].copy()
     risk = assess_risk(good, today)
     good["risk_level"], good["risk_rule"] = risk["risk_level"], risk["risk_rule"]
     return good, rejected, warnings
 
 
-def _check_coordinates(out: pd.DataFrame, flag) -> None:
-    crs = out["crs"].fillna("").str.upper().str.replace("-", "", regex=False)
-    known = crs.isin(list(DIRECT_CRS))
-    flag(~known, "坐标系", "unsupported_crs",
-         lambda r: f"坐标系 {out.at[r, 'crs']!r} 暂不支持；可用 CGCS2000 或 WGS84")
-    out["source_crs"] = crs.map(DIRECT_CRS)
+def _check_coordinates(out: pd.DataFrame, flag, default_crs: str | None) -> None:
     lon_raw, lat_raw = out["lon"].replace("", None), out["lat"].replace("", None)
     lon, lat = pd.to_numeric(lon_raw, errors="coerce"), pd.to_numeric(lat_raw, errors="coerce")
     given = lon_raw.notna() | lat_raw.notna()
@@ -168,7 +161,22 @@ def _check_coordinates(out: pd.DataFrame, flag) -> None:
     outside = lon.notna() & lat.notna() & ~(lon.between(west, east) & lat.between(south, north))
     flag(outside, "经度/纬度", "outside_china",
          lambda r: f"坐标 ({out.at[r, 'lon']}, {out.at[r, 'lat']}) 不在中国范围内（经纬度是否颠倒？）")
-    out["lon"], out["lat"] = lon, lat
+    declared = out["crs"].fillna("").str.strip().replace("", default_crs or "CGCS2000")
+    out["source_crs"] = None
+    for name, rows in declared.groupby(declared).groups.items():
+        try:
+            crs = parse_crs(name)
+        except InputError:
+            flag(declared == name, "坐标系", "unsupported_crs",
+                 lambda r: f"坐标系 {out.at[r, 'crs']!r} 无法识别；可用 CGCS2000、WGS84、GCJ02（高德/腾讯）、"
+                           "BD09（百度）或 EPSG 代码")
+            continue
+        usable = [r for r in rows if pd.notna(lon[r]) and pd.notna(lat[r])]
+        if usable:
+            x, y = points_to_storage(lon[usable].to_numpy(), lat[usable].to_numpy(), crs)
+            lon[usable], lat[usable] = x, y
+        out.loc[rows, "source_crs"] = crs.name
+    out["lon"], out["lat"] = lon.round(7), lat.round(7)
 
 
 def header_of(column: str) -> str:
@@ -213,8 +221,7 @@ CREATE TEMP TABLE _stage (
 
 # One firm, one file: match on the credit code, else on name + address. Only
 # rows whose record differs are written, so importing the same file twice
-# changes nothing. WGS84 input is stored as CGCS2000 unchanged: the datums agree
-# to centimetres (DOMAIN.md).
+# changes nothing. Coordinates arrive already converted to CGCS2000.
 _MERGE = """
 WITH matched AS (
     SELECT s.*, coalesce(
@@ -246,7 +253,8 @@ upserted AS (
         c.phone, c.industry, c.ownership, c.headcount, c.contracts_signed, c.insured,
         c.wage_arrears_months, c.fee_arrears_months, c.opened_on, c.surveyed_on, c.geom,
         CASE WHEN c.geom IS NULL THEN NULL ELSE c.source_crs END,
-        CASE WHEN c.geom IS NULL THEN 'none' ELSE 'given' END,
+        CASE WHEN c.geom IS NULL THEN 'none' WHEN c.source_crs IN ('gcj02', 'bd09') THEN c.source_crs
+             ELSE 'given' END,
         CASE WHEN c.geom IS NULL THEN NULL ELSE 'point' END,
         c.risk_level, c.risk_rule
     FROM changed c

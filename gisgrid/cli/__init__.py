@@ -1,0 +1,21 @@
+"""The ``gisgrid <noun> <verb>`` command line (a stable contract, DESIGN.md).
+
+Commands that write do a dry run unless given ``--commit``; every command takes
+``--json``; errors exit non-zero with one clear line. Each noun has its module.
+"""
+
+from __future__ import annotations
+
+from gisgrid.cli import db, demo, employers, grids  # noqa: F401  (register the commands)
+from gisgrid.cli.base import cli
+
+__all__ = ["cli", "main"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point."""
+    cli.main(args=argv, prog_name="gisgrid")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,112 @@
+"""`gisgrid db …`: the private PostGIS cluster and migrations."""
+
+from __future__ import annotations
+
+import click
+
+from gisgrid.cli.base import Context, cli, json_option
+from gisgrid.errors import GisgridError
+
+@cli.group()
+def db() -> None:
+    """The database: the private local PostGIS cluster and migrations."""
+
+
+def _cluster(ctx: Context):
+    from gisgrid.db.cluster import LocalCluster
+
+    if not ctx.settings.managed:
+        return None
+    return LocalCluster(ctx.settings)
+
+
+@db.command("up")
+@json_option
+@click.pass_obj
+def db_up(ctx: Context):
+    """Initialise and start the private cluster, create PostGIS, apply migrations."""
+    from gisgrid.db.engine import database_url, prepare_database
+    from gisgrid.db.migrate import current_revision
+
+    cluster = _cluster(ctx)
+    done = cluster.up() if cluster else []
+    engine = prepare_database(ctx.settings)
+    data = {"done": done, "revision": current_revision(engine), "url": database_url(ctx.settings)}
+    return data, "\n".join(done + [f"database ready at revision {data['revision']}"])
+
+
+@db.command("down")
+@json_option
+@click.pass_obj
+def db_down(ctx: Context):
+    """Stop the private cluster."""
+    cluster = _cluster(ctx)
+    if cluster is None:
+        raise GisgridError("GISGRID_DATABASE_URL is set: gisgrid does not manage that server")
+    stopped = cluster.down()
+    return {"stopped": stopped}, "server stopped" if stopped else "server was not running"
+
+
+@db.command("status")
+@json_option
+@click.pass_obj
+def db_status(ctx: Context):
+    """Whether the database runs, and its URL (for psql and scripts)."""
+    from gisgrid.db.engine import database_url, get_engine
+
+    cluster = _cluster(ctx)
+    if cluster is not None:
+        data = cluster.status().as_dict()
+    else:
+        data = {"managed": False, "url": database_url(ctx.settings), "running": _reachable(ctx.settings)}
+    if data["running"]:
+        from gisgrid.db.migrate import current_revision, head_revision
+
+        data["revision"] = current_revision(get_engine(data["url"]))
+        data["head"] = head_revision()
+    lines = [f"{k}: {v}" for k, v in data.items()]
+    return data, "\n".join(lines)
+
+
+def _reachable(settings) -> bool:
+    import sqlalchemy as sa
+
+    from gisgrid.db.engine import database_url, get_engine
+
+    try:
+        with get_engine(database_url(settings)).connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return True
+    except sa.exc.SQLAlchemyError:
+        return False
+
+
+@db.command("upgrade")
+@json_option
+@click.pass_obj
+def db_upgrade(ctx: Context):
+    """Apply pending migrations."""
+    from gisgrid.db.migrate import current_revision
+
+    revision = current_revision(ctx.engine)
+    return {"revision": revision}, f"database at revision {revision}"
+
+
+@db.command("reset")
+@click.option("--commit", is_flag=True, help="Really drop every table and record.")
+@json_option
+@click.pass_obj
+def db_reset(ctx: Context, commit: bool):
+    """Drop the gisgrid database and recreate it empty (dry run without --commit)."""
+    from gisgrid.db.engine import dispose_engines, prepare_database
+
+    cluster = _cluster(ctx)
+    if cluster is None:
+        raise GisgridError("GISGRID_DATABASE_URL is set: reset a server you do not manage with its own tools")
+    if not commit:
+        return ({"committed": False},
+                f"would drop and recreate the database in {cluster.datadir}; run with --commit to do it")
+    dispose_engines()
+    cluster.drop_database()
+    prepare_database(ctx.settings)
+    return {"committed": True}, "database dropped and recreated empty"

@@ -1,0 +1,135 @@
+"""Coordinate systems: what a user may declare, and how it reaches CGCS2000 (EPSG:4490).
+
+Everything is stored in CGCS2000 geographic. Metric work uses the CGCS2000 3° Gauss–Krüger
+zone of the data. GCJ-02 (Amap/Tencent) and BD-09 (Baidu) are not datums but published
+obfuscations of WGS84; they are undone with ``coordTransform`` (C, vectorised), whose own
+GCJ→WGS inverse is a single step off by up to 3.8 m, so the inverse here iterates the
+forward formula instead (ECOSYSTEM.md). WGS84 is taken as CGCS2000: the two agree to a few
+centimetres (DOMAIN.md).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pyproj
+import shapely
+
+from gisgrid.errors import InputError
+
+STORAGE_CRS = "EPSG:4490"
+SHIFTED = ("gcj02", "bd09")
+
+# EPSG:4534 is "CGCS2000 / 3-degree Gauss-Kruger CM 75E"; each next code moves the
+# central meridian 3° east, up to 4554 = CM 135E, which covers China.
+_FIRST_ZONE_EPSG, _FIRST_MERIDIAN, _LAST_ZONE_EPSG = 4534, 75.0, 4554
+
+_ALIASES = {
+    "cgcs2000": "EPSG:4490", "wgs84": "EPSG:4326", "wgs-84": "EPSG:4326",
+    "gcj02": "gcj02", "gcj-02": "gcj02", "gcj": "gcj02", "amap": "gcj02", "gaode": "gcj02",
+    "高德": "gcj02", "火星坐标": "gcj02", "bd09": "bd09", "bd-09": "bd09", "baidu": "bd09", "百度": "bd09",
+    "国家2000": "EPSG:4490", "2000": "EPSG:4490",
+}
+
+
+@dataclass(frozen=True)
+class DeclaredCrs:
+    """A CRS as declared by a user: an EPSG/PROJ CRS, or one of the shifted systems."""
+
+    name: str                    # "EPSG:4547", "gcj02", "bd09", …
+    crs: pyproj.CRS | None       # None for gcj02/bd09 (lon/lat on WGS84, shifted)
+
+    @property
+    def shifted(self) -> bool:
+        return self.crs is None
+
+
+def parse_crs(text: str) -> DeclaredCrs:
+    """Read a ``--crs`` value: ``EPSG:xxxx``, a bare code, ``gcj02``, ``bd09``, ``CGCS2000``, ``WGS84``.
+
+    Examples
+    --------
+    >>> parse_crs("gcj02").shifted, parse_crs("4547").name, parse_crs("CGCS2000").name
+    (True, 'EPSG:4547', 'EPSG:4490')
+    """
+    raw = (text or "").strip()
+    key = raw.lower().replace(" ", "")
+    value = _ALIASES.get(key, raw)
+    if value in SHIFTED:
+        return DeclaredCrs(value, None)
+    if re.fullmatch(r"\d{4,5}", value):
+        value = f"EPSG:{value}"
+    try:
+        crs = pyproj.CRS.from_user_input(value)
+    except pyproj.exceptions.CRSError:
+        raise InputError(
+            f"CRS was {text!r}; expected EPSG:xxxx (e.g. EPSG:4490 CGCS2000, EPSG:4547 Gauss–Krüger "
+            "114°E, EPSG:2383 Xian 1980), gcj02 (Amap/Tencent) or bd09 (Baidu)"
+        ) from None
+    epsg = crs.to_epsg()
+    return DeclaredCrs(f"EPSG:{epsg}" if epsg else crs.to_string(), crs)
+
+
+def gcj02_to_wgs84(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Undo the GCJ-02 shift to well under a millimetre (iterating the forward formula)."""
+    return _invert("gcj02", np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+
+
+def bd09_to_wgs84(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Undo BD-09 (GCJ-02 shifted again) to well under a millimetre."""
+    return _invert("bd09", np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+
+
+def _invert(system: str, lon: np.ndarray, lat: np.ndarray, iterations: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    # The shift varies by ~1e-5 per metre, so each fixed-point step x -= f(x) - target
+    # shrinks the error ~1000-fold: a few steps reach floating-point precision.
+    x, y = lon.copy(), lat.copy()
+    for _ in range(iterations):
+        fx, fy = wgs84_to_shifted(x, y, system)
+        x, y = x - (fx - lon), y - (fy - lat)
+    return x, y
+
+
+def wgs84_to_shifted(lon: np.ndarray, lat: np.ndarray, system: str) -> tuple[np.ndarray, np.ndarray]:
+    """The forward shift, for tests and for drawing on a GCJ-02 basemap."""
+    from coordTransform import wgs84_to_bd09, wgs84_to_gcj02
+
+    fn = {"gcj02": wgs84_to_gcj02, "bd09": wgs84_to_bd09}[system]
+    x, y = fn(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+    return np.asarray(x), np.asarray(y)
+
+
+def points_to_storage(lon, lat, declared: DeclaredCrs) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates in ``declared`` → lon/lat in CGCS2000."""
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    if declared.name == "gcj02":
+        return gcj02_to_wgs84(lon, lat)
+    if declared.name == "bd09":
+        return bd09_to_wgs84(lon, lat)
+    transformer = pyproj.Transformer.from_crs(declared.crs, STORAGE_CRS, always_xy=True)
+    x, y = transformer.transform(lon, lat)
+    return np.asarray(x), np.asarray(y)
+
+
+def geometries_to_storage(geoms: np.ndarray, declared: DeclaredCrs) -> np.ndarray:
+    """Shapely geometries in ``declared`` → CGCS2000, vertex by vertex."""
+    def convert(coords: np.ndarray) -> np.ndarray:
+        x, y = points_to_storage(coords[:, 0], coords[:, 1], declared)
+        return np.column_stack([x, y])
+
+    return shapely.transform(np.asarray(geoms, dtype=object), convert)
+
+
+def gauss_kruger_epsg(longitude: float) -> int:
+    """The CGCS2000 3° Gauss–Krüger zone (EPSG:4534–4554) for a longitude.
+
+    >>> gauss_kruger_epsg(113.7)
+    4547
+    """
+    if not math.isfinite(longitude):
+        longitude = 114.0
+    zone = round((longitude - _FIRST_MERIDIAN) / 3.0)
+    return min(max(_FIRST_ZONE_EPSG + zone, _FIRST_ZONE_EPSG), _LAST_ZONE_EPSG)
