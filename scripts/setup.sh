@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WITH_TEST=0
-[[ "${1:-}" == "--test" ]] && WITH_TEST=1
+if [[ "${1:-}" == "--test" ]]; then WITH_TEST=1; fi
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
@@ -32,7 +32,9 @@ if [[ -z "$PG_MAJOR" ]]; then
 fi
 
 for pkg in "postgresql-$PG_MAJOR" "postgresql-$PG_MAJOR-postgis-3" fonts-noto-cjk python3-venv; do need "$pkg"; done
-if [[ $WITH_TEST -eq 1 ]]; then for pkg in chromium poppler-utils; do need "$pkg"; done; fi
+if [[ $WITH_TEST -eq 1 ]]; then
+  for pkg in chromium poppler-utils; do need "$pkg"; done
+fi
 
 PYTHON="${PYTHON:-python3}"
 # python3-venv is only needed by Debian's own python3; a python built elsewhere (pyenv) has venv.
@@ -40,7 +42,9 @@ if "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
   missing=("${missing[@]/python3-venv}")
 fi
 pkgs=()
-for p in "${missing[@]}"; do [[ -n "$p" ]] && pkgs+=("$p"); done
+for p in "${missing[@]}"; do
+  if [[ -n "$p" ]]; then pkgs+=("$p"); fi
+done
 if [[ ${#pkgs[@]} -gt 0 ]]; then
   echo "setup: installing Debian packages: ${pkgs[*]}"
   apt_update
@@ -61,8 +65,11 @@ if [[ ! -x .venv/bin/python ]]; then
   "$PYTHON" -m venv .venv
 fi
 extras=""
-[[ $WITH_TEST -eq 1 ]] && extras="[test]"
-stamp=".venv/.installed$( [[ $WITH_TEST -eq 1 ]] && echo -test )"
+stamp=".venv/.installed"
+if [[ $WITH_TEST -eq 1 ]]; then
+  extras="[test]"
+  stamp=".venv/.installed-test"
+fi
 if [[ ! -f "$stamp" || setup.cfg -nt "$stamp" ]]; then
   echo "setup: installing Python packages into .venv"
   .venv/bin/python -m pip install -q --upgrade pip

@@ -39,11 +39,13 @@ def serve(ctx: Context, host: str, port: int) -> None:
 
 
 def _serve(ctx: Context, host: str, port: int) -> None:
-    from werkzeug.serving import run_simple
+    # waitress: a pure-Python multi-threaded WSGI server that runs the same on a
+    # county intranet server as here (Werkzeug's server is for development only).
+    from waitress import serve as serve_wsgi
 
     from gisgrid.web import create_app
 
     ctx.engine  # start the database before the first request
     app = create_app(settings=ctx.settings)
     click.echo(f"gisgrid serving on http://{host}:{port}/ (Ctrl+C to stop)")
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    serve_wsgi(app, host=host, port=port, threads=8, ident="gisgrid")
