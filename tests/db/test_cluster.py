@@ -15,6 +15,7 @@ from gisgrid.config import Settings
 from gisgrid.db import cluster as cluster_module
 from gisgrid.db.cluster import LocalCluster, find_bindir
 from gisgrid.db.engine import dispose_engines, ensure_postgis, get_engine
+from gisgrid.db.migrate import head_revision
 from gisgrid.errors import DatabaseError
 
 
@@ -53,10 +54,10 @@ def test_up_status_down_and_url_works_for_psql_and_sqlalchemy(own_cluster):
            "GISGRID_DATABASE_URL": ""}
     result = _cli(env, "db", "up")
     assert result.exit_code == 0, result.output
-    assert "initialised a PostgreSQL" in result.output and "revision 0001" in result.output
+    assert "initialised a PostgreSQL" in result.output and f"revision {head_revision()}" in result.output
     assert "would drop" in _cli(env, "db", "reset").output  # dry run by default
     status = json.loads(_cli(env, "db", "status", "--json").output)
-    assert status["running"] is True and status["revision"] == status["head"] == "0001"
+    assert status["running"] is True and status["revision"] == status["head"] == head_revision()
     # The URL is a libpq URI (psql) and a SQLAlchemy URL (plain, as printed)
     out = subprocess.run(["psql", status["url"], "-Atc", "SELECT postgis_lib_version()"],
                          capture_output=True, text=True)
