@@ -75,12 +75,15 @@ def build_grid_map(
 ) -> folium.Map:
     """Build the interactive grid map.
 
-    Street/town grids (`areas`) are filled so that neighbours never share a colour and
-    labelled "code name"; community/village grids (`units`) are drawn as thin boundaries
-    in a layer of their own; employers are loaded by the browser from `employers_url` into
-    clusters coloured by the worst risk level inside.  A Chinese legend, a layer switcher
-    and a metric scale bar are added, and every script and stylesheet points at the app's
-    vendored copies under `static_url`.
+    Street/town grids (`areas`) are filled so that neighbours never share a colour;
+    community/village grids (`units`) are drawn as thin boundaries in a layer of their own.
+    Every grid is labelled "code name" at its visual centre; the browser hides labels that
+    would overlap one already placed (larger grids and street/town labels first) and shows
+    community/village labels only once they fit inside their grid.  Employers are loaded
+    by the browser from `employers_url` into clusters drawn as rings with the share of
+    each risk level around the count.  A Chinese legend, a layer switcher and a metric
+    scale bar are added, and every script and stylesheet points at the app's vendored
+    copies under `static_url`.
 
     Parameters
     ----------
@@ -131,6 +134,8 @@ def build_grid_map(
     drawn = areas[~(areas.geometry.isna() | areas.geometry.is_empty)]
     fit_to = _lonlat_bounds(focus if focus is not None and not focus.empty else drawn)
     fmap = _new_map(fit_to, basemap, tianditu_key, title)
+    # First, before any layer exists: see _InitialView.
+    _InitialView(fit_to).add_to(fmap)
     for name, z_index, pointer_events in _PANES:
         folium.map.CustomPane(name, z_index=z_index, pointer_events=pointer_events).add_to(fmap)
 
@@ -139,15 +144,13 @@ def build_grid_map(
         _add_units(fmap, units)
     if focus is not None:
         _add_focus(fmap, focus)
-    _GridLabels(drawn).add_to(fmap)
+    _GridLabels(drawn, units).add_to(fmap)
     if employers_url:
         _add_employers(fmap, employers_url)
     _MapChrome(title, show_risk=bool(employers_url), plain_background=basemap == "none").add_to(
         fmap
     )
     folium.LayerControl(collapsed=False).add_to(fmap)
-    if fit_to is not None:
-        fmap.fit_bounds(fit_to, padding=(24, 24))
     localize_assets(fmap, static_url)
     return fmap
 
@@ -350,7 +353,7 @@ def _add_focus(fmap: folium.Map, focus: gpd.GeoDataFrame) -> None:
 def _add_employers(fmap: folium.Map, employers_url: str) -> None:
     cluster = folium.plugins.MarkerCluster(
         name="用人单位（按风险）",
-        icon_create_function=_CLUSTER_ICON_JS,
+        icon_create_function=_cluster_icon_js(),
         options={"chunkedLoading": True, "showCoverageOnHover": False, "maxClusterRadius": 50},
     ).add_to(fmap)
     _EmployerLoader(cluster, employers_url).add_to(fmap)
@@ -371,60 +374,249 @@ def _risk_levels_json() -> str:
     return _js_json(levels)
 
 
-# Colour a cluster by the worst risk among its employers and show how many there are.
-_CLUSTER_ICON_JS = """
+def _ring_order() -> list[tuple[int, str, str]]:
+    """(level, label, colour) clockwise from twelve o'clock: worst first, unrated last."""
+    rated = [(level, label, colour) for level, (label, colour) in RISK_LEVELS.items()]
+    return sorted(rated, reverse=True) + [(-1, *_UNRATED)]
+
+
+# A cluster is a ring split into the shares of each risk level (worst first, clockwise
+# from the top) around a white disc with the number of employers.  Colouring it by the
+# worst level alone turned nearly every cluster red: a few high-risk employers are in
+# almost any group of twenty.  The diameter grows with log10(count), so a cluster of 6,000
+# is not ten times one of 60 and the count stays readable at every zoom.
+_CLUSTER_ICON_TEMPLATE = """
 function (cluster) {
-    var worst = -1;
+    var order = __ORDER__;
+    var counts = {};
     var markers = cluster.getAllChildMarkers();
-    for (var i = 0; i < markers.length && worst < 3; i++) {
+    for (var i = 0; i < markers.length; i++) {
         var level = markers[i].options.riskLevel;
-        if (level > worst) { worst = level; }
+        level = level == null ? -1 : level;
+        counts[level] = (counts[level] || 0) + 1;
     }
-    var count = cluster.getChildCount();
-    var size = count < 100 ? 34 : (count < 1000 ? 40 : 48);
+    var total = markers.length, at = 0, stops = [], title = [];
+    order.forEach(function (risk) {
+        var n = counts[risk[0]] || 0;
+        if (!n) { return; }
+        var end = at + 360 * n / total;
+        stops.push(risk[2] + " " + at.toFixed(1) + "deg " + end.toFixed(1) + "deg");
+        title.push(risk[1] + " " + n);
+        at = end;
+    });
+    var size = Math.round(Math.min(64, 28 + 9 * Math.log(total) / Math.LN10));
+    var ring = Math.max(5, Math.round(size * 0.17));
     return L.divIcon({
-        html: '<div><span>' + count + '</span></div>',
-        className: 'gg-cluster gg-risk-' + (worst < 0 ? 'unrated' : worst),
+        html: '<div class="gg-donut" title="' + title.join("，") + '" style="background:'
+            + 'conic-gradient(' + stops.join(", ") + ')"><span style="inset:' + ring
+            + 'px;font-size:' + (size < 40 ? 11 : 13) + 'px">' + total + '</span></div>',
+        className: "gg-cluster",
         iconSize: L.point(size, size)
     });
 }
 """
 
 
+def _cluster_icon_js() -> str:
+    return _CLUSTER_ICON_TEMPLATE.replace("__ORDER__", _js_json(_ring_order()))
+
+
+class _InitialView(folium.MacroElement):
+    """Fit the first view, without animation, before any layer is added; follow resizes.
+
+    folium creates the map at ``zoom_start`` and fits the bounds last, so Leaflet animated
+    that first zoom (a community page jumps four levels, 2⁴ = 16 times).  Every SVG
+    renderer is scaled 16-fold by CSS during the animation, and leaflet.css keeps
+    ``will-change: transform`` on those SVGs for good: Chromium then keeps rasterising them
+    at the animation's 16-fold scale, runs out of tile memory and leaves most of the map
+    blank grey.  Fitting first, with ``animate: false``, means the first drawing is already
+    at the final zoom (and _chrome_css limits ``will-change`` to zoom animations for the
+    zooms people make later).  A ResizeObserver keeps Leaflet's idea of the size in step
+    with the container, re-fitting while the person has not moved the map yet.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function (map, bounds, padding) {
+            var moved = false, fitting = false;
+            function fit() {
+                if (!bounds) { return; }
+                fitting = true;
+                map.fitBounds(bounds, {padding: padding, animate: false});
+                fitting = false;
+            }
+            fit();
+            map.on("zoomstart movestart", function () { moved = moved || !fitting; });
+            if (window.ResizeObserver) {
+                new ResizeObserver(function () {
+                    var before = map.getSize();
+                    map.invalidateSize();  // keeps the centre, like Leaflet on window resizes
+                    if (!moved && !before.equals(map.getSize())) { fit(); }
+                }).observe(map.getContainer());
+            }
+        })({{ this._parent.get_name() }}, {{ this.bounds_json }}, {{ this.padding_json }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, bounds: list[list[float]] | None, padding: int = 24):
+        super().__init__()
+        self._name = "InitialView"
+        self.bounds_json = _js_json(bounds)
+        self.padding_json = _js_json([padding, padding])
+
+
 class _GridLabels(folium.FeatureGroup):
-    """Permanent "code name" labels at each grid's representative point.
+    """"code name" labels at each grid's visual centre, decluttered in the browser.
 
     One compact array and a loop instead of a folium Marker per grid: 2,000 grids would
-    otherwise add ~1 MB of generated JavaScript to the page.
+    otherwise add ~1 MB of generated JavaScript to the page.  Each row carries the grid's
+    area and the radius of the largest circle inside it, in metres; after every zoom or
+    move the browser places labels by priority and hides those whose box would overlap
+    one already placed:
+
+    1. street/town labels that fit inside their grid (box within that circle) — always
+       shown: such boxes lie inside their own grids and grids do not overlap;
+    2. community/village labels that fit — moved inside their circle if the spot is
+       taken, hidden only while no free spot exists;
+    3. other street/town labels, larger grids first.
+
+    Community/village labels that do not fit are not shown: they come with closer zooms.
     """
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
         var {{ this.get_name() }} = L.featureGroup({});
-        (function (group, labels) {
-            labels.forEach(function (item) {
+        (function (map, group, labels) {
+            var GAP = 3, MARGIN = 120;
+            var SPOTS = [[0, -1], [0, 1], [-1, 0], [1, 0],
+                         [-0.7, -0.7], [0.7, -0.7], [-0.7, 0.7], [0.7, 0.7]];
+            // [lat, lon, "code name", area m², inscribed radius m, minor (community/village)]
+            var items = labels.map(function (row) {
                 var text = document.createElement("div");
-                text.className = "gg-label-text";
-                text.textContent = item[2];
-                L.marker([item[0], item[1]], {
+                text.className = row[5] ? "gg-label-text gg-label-minor" : "gg-label-text";
+                text.textContent = row[2];
+                var marker = L.marker([row[0], row[1]], {
                     icon: L.divIcon({className: "gg-label", html: text, iconSize: null}),
                     pane: "gg-labels", interactive: false, keyboard: false
                 }).addTo(group);
+                return {latlng: marker.getLatLng(), text: text, area: row[3],
+                        radius: row[4], minor: row[5]};
             });
-        })({{ this.get_name() }}, {{ this.labels_json }});
+            items.sort(function (a, b) { return a.minor - b.minor || b.area - a.area; });
+
+            function metresPerPixel(lat, zoom) {
+                return 40075016.686 * Math.cos(lat * Math.PI / 180) / Math.pow(2, zoom + 8);
+            }
+            function boxAt(item, dx, dy) {
+                var x = item.at.x + dx, y = item.at.y + dy, w = item.w / 2 + GAP, h = item.h / 2 + GAP;
+                return [x - w, y - h, x + w, y + h];
+            }
+            function free(box, placed) {
+                for (var i = 0; i < placed.length; i++) {
+                    var o = placed[i];
+                    if (box[0] < o[2] && o[0] < box[2] && box[1] < o[3] && o[1] < box[3]) { return false; }
+                }
+                return true;
+            }
+            function place(item, placed) {
+                var offsets = [[0, 0]];
+                if (item.fits) {
+                    // Moving the box by at most `slack` keeps it inside the circle, so inside the grid.
+                    var slack = item.radiusPx - item.halfDiagonal;
+                    [slack, slack / 2].forEach(function (d) {
+                        if (d >= 4) { SPOTS.forEach(function (s) { offsets.push([s[0] * d, s[1] * d]); }); }
+                    });
+                }
+                for (var i = 0; i < offsets.length; i++) {
+                    var box = boxAt(item, offsets[i][0], offsets[i][1]);
+                    if (free(box, placed)) { placed.push(box); return offsets[i]; }
+                }
+                if (item.fits && !item.minor) { placed.push(boxAt(item, 0, 0)); return [0, 0]; }
+                return null;
+            }
+            function declutter() {
+                if (!map.hasLayer(group)) { return; }
+                var zoom = map.getZoom(), size = map.getSize();
+                // Read every size and position first, write afterwards: one layout per pass.
+                var ranked = items.filter(function (item) {
+                    item.w = item.text.offsetWidth;
+                    item.h = item.text.offsetHeight;
+                    item.at = map.latLngToContainerPoint(item.latlng);
+                    item.halfDiagonal = Math.sqrt(item.w * item.w + item.h * item.h) / 2;
+                    item.radiusPx = item.radius / metresPerPixel(item.latlng.lat, zoom);
+                    item.fits = item.w > 0 && item.radiusPx >= item.halfDiagonal;
+                    item.tier = item.fits ? item.minor : 2 + item.minor;
+                    item.offset = null;
+                    return item.w > 0 && item.tier < 3
+                        && item.at.x > -MARGIN && item.at.x < size.x + MARGIN
+                        && item.at.y > -MARGIN && item.at.y < size.y + MARGIN;
+                });
+                // Array.prototype.sort is stable: within a tier, larger grids stay first.
+                ranked.sort(function (a, b) { return a.tier - b.tier; });
+                var placed = [];
+                ranked.forEach(function (item) { item.offset = place(item, placed); });
+                items.forEach(function (item) {
+                    var shown = item.offset !== null;
+                    item.text.classList.toggle("gg-label-hidden", !shown);
+                    item.text.style.marginLeft = shown && item.offset[0] ? item.offset[0] + "px" : "";
+                    item.text.style.marginTop = shown && item.offset[1] ? item.offset[1] + "px" : "";
+                });
+            }
+            var pending = false;
+            function schedule() {
+                if (pending) { return; }
+                pending = true;
+                L.Util.requestAnimFrame(function () { pending = false; declutter(); });
+            }
+            map.on("zoomend moveend resize", schedule);
+            group.on("add", schedule);
+            if (document.fonts && document.fonts.ready) { document.fonts.ready.then(schedule); }
+        })({{ this._parent.get_name() }}, {{ this.get_name() }}, {{ this.labels_json }});
         {% endmacro %}
         """
     )
 
-    def __init__(self, areas: gpd.GeoDataFrame):
+    def __init__(self, areas: gpd.GeoDataFrame, units: gpd.GeoDataFrame | None):
         super().__init__(name="网格标注", overlay=True, control=True)
-        points = areas.geometry.representative_point().to_crs("EPSG:4490")
-        labels = [
-            [round(p.y, 6), round(p.x, 6), f"{code} {name}"]
-            for p, code, name in zip(points, areas["code"], areas["name"])
-        ]
-        self.labels_json = _js_json(labels)
+        rows = _label_rows(areas, minor=False)
+        if units is not None:
+            rows += _label_rows(units, minor=True)
+        self.labels_json = _js_json(rows)
+
+
+def _label_rows(gdf: gpd.GeoDataFrame, *, minor: bool) -> list[list]:
+    """[lat, lon, "code name", area m², inscribed radius m, minor] per drawn grid.
+
+    The anchor is the centre of the grid's largest inscribed circle, its visual centre:
+    a representative point may sit in a narrow arm next to the edge.  Measured in the
+    Gauss–Krüger zone of the data, so area and radius are metres.  An invalid polygon (a
+    draft) is labelled at its representative point with radius 0: never "fits".
+    """
+    gdf = gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
+    if gdf.empty:
+        return []
+    crs = pick_gauss_kruger_crs(gdf)
+    metric = gdf.geometry.to_crs(crs).values
+    area = shapely.area(metric)
+    valid = shapely.is_valid(metric)
+    anchors = shapely.point_on_surface(metric)
+    radii = np.zeros(len(metric))
+    if valid.any():
+        # Tolerance 1 % of the grid's size (≥ 1 m): the label needs the centre to a few
+        # pixels, not to the centimetre, and the search is iterative.
+        circles = shapely.maximum_inscribed_circle(
+            metric[valid], np.maximum(np.sqrt(area[valid]) / 100, 1.0)
+        )
+        anchors[valid] = shapely.get_point(circles, 0)
+        radii[valid] = shapely.length(circles)
+    lonlat = gpd.GeoSeries(anchors, crs=crs).to_crs("EPSG:4490")
+    return [
+        [round(p.y, 6), round(p.x, 6), f"{code} {name}", round(float(a)), round(float(r)), int(minor)]
+        for p, code, name, a, r in zip(lonlat, gdf["code"], gdf["name"], area, radii)
+    ]
 
 
 class _EmployerLoader(folium.MacroElement):
@@ -527,6 +719,8 @@ class _MapChrome(folium.MacroElement):
             {%- for label, colour in this.risk_rows %}
             <div class="gg-legend-row"><span class="gg-dot" style="background:{{ colour }}"></span>{{ label }}</div>
             {%- endfor %}
+            <div class="gg-legend-row"><span class="gg-donut gg-donut-key" style="background:{{ this.ring_key }}"><span></span></span>聚合圆环：各风险等级占比</div>
+            <div class="gg-legend-note">圆环中心数字为用人单位数</div>
             {%- endif %}
             <div class="gg-legend-sub">网格</div>
             <div class="gg-legend-row"><span class="gg-fill"></span>街道/乡镇网格（相邻异色）</div>
@@ -549,6 +743,9 @@ class _MapChrome(folium.MacroElement):
             place(prefix + "_title", "topleft");
             place(prefix + "_legend", "bottomleft");
             L.control.scale({imperial: false, position: "bottomright"}).addTo(map);
+            // Leaflet's default prefix is a link to its website, with a flag: plain text on
+            // an intranet page, where nothing may point off the server.
+            if (map.attributionControl) { map.attributionControl.setPrefix("Leaflet"); }
         })({{ this._parent.get_name() }}, "{{ this.get_name() }}");
         {% endmacro %}
         """
@@ -560,19 +757,30 @@ class _MapChrome(folium.MacroElement):
         self.title = html.escape(title)
         self.show_risk = show_risk
         self.risk_rows = [(html.escape(label), colour) for label, colour in RISK_LEVELS.values()]
+        self.ring_key = _ring_key_gradient()
         self.css = _chrome_css(plain_background)
 
 
+def _ring_key_gradient() -> str:
+    """The legend's sample cluster ring: the rated levels in equal parts, worst first."""
+    colours = [colour for level, _, colour in _ring_order() if level >= 0]
+    step = 360 / len(colours)
+    stops = [f"{c} {i * step:g}deg {(i + 1) * step:g}deg" for i, c in enumerate(colours)]
+    return f"conic-gradient({', '.join(stops)})"
+
+
 def _chrome_css(plain_background: bool) -> str:
-    risk_css = "".join(
-        f".gg-risk-{level} div {{ background: {colour}; }}"
-        f".gg-risk-{level} {{ background: {colour}55; }}"
-        for level, (_, colour) in [*RISK_LEVELS.items(), ("unrated", _UNRATED)]
-    )
     background = ".leaflet-container { background: #eef0f1; }" if plain_background else ""
     return (
         f".leaflet-container {{ font-family: {_FONT_STACK}; }}"
         f"{background}"
+        # leaflet.css keeps will-change: transform on every SVG renderer all the time, and
+        # Chromium then keeps the raster scale of the last zoom animation: after a jump of
+        # four levels the vectors are rasterised 16-fold and, out of tile memory, drawn only
+        # in part.  Promote the SVGs only while a zoom animation runs (see _InitialView).
+        ".leaflet-container svg.leaflet-zoom-animated { will-change: auto; }"
+        ".leaflet-container .leaflet-zoom-anim svg.leaflet-zoom-animated"
+        " { will-change: transform; }"
         ".gg-label { width: 0; height: 0; }"
         # min-content + keep-all: break only at the space, so "code name" stands as two
         # centred lines (code above name) and neighbouring labels do not run together.
@@ -581,12 +789,14 @@ def _chrome_css(plain_background: bool) -> str:
         " font-size: 13px; font-weight: 700; color: #1b1b1b; line-height: 1.25;"
         " text-shadow: 0 0 2px #fff, 0 0 2px #fff, 0 0 3px #fff, 0 0 4px #fff,"
         " 1px 1px 1px #fff, -1px -1px 1px #fff; }"
-        ".gg-cluster { border-radius: 50%; }"
-        ".gg-cluster div { position: absolute; inset: 4px; border-radius: 50%;"
+        ".gg-label-minor { font-size: 12px; font-weight: 500; color: #37474f; }"
+        ".gg-label-hidden { visibility: hidden; }"
+        ".gg-cluster { background: none; }"
+        ".gg-donut { display: block; position: relative; width: 100%; height: 100%;"
+        " border-radius: 50%; box-shadow: 0 0 0 1.5px #fff, 0 1px 4px rgba(0,0,0,.45); }"
+        ".gg-donut span { position: absolute; border-radius: 50%; background: #fff;"
         " display: flex; align-items: center; justify-content: center;"
-        " color: #fff; font-size: 12px; font-weight: 700;"
-        " text-shadow: 0 0 2px rgba(0,0,0,.7); }"
-        f"{risk_css}"
+        " color: #263238; font-weight: 700; line-height: 1; }"
         ".gg-title { background: rgba(255,255,255,.92); padding: 6px 12px; border-radius: 4px;"
         " font-size: 16px; font-weight: 700; box-shadow: 0 1px 4px rgba(0,0,0,.3); }"
         ".gg-legend { background: rgba(255,255,255,.94); padding: 8px 12px; border-radius: 4px;"
@@ -601,6 +811,10 @@ def _chrome_css(plain_background: bool) -> str:
         " background: linear-gradient(90deg, #8dd3c7 0 33%, #ffffb3 33% 66%, #bebada 66%); }"
         ".gg-line { display: inline-block; width: 28px; margin-right: 8px;"
         " border-top: 1.5px dashed #546e7a; }"
+        ".gg-donut.gg-donut-key { display: inline-block; width: 18px; height: 18px;"
+        " margin-right: 8px; flex: none; }"
+        ".gg-donut.gg-donut-key span { inset: 4px; }"
+        ".gg-legend-note { color: #555; font-size: 12px; padding-left: 26px; line-height: 1.3; }"
         ".gg-popup th { text-align: left; padding-right: 10px; color: #555;"
         " font-weight: 400; white-space: nowrap; vertical-align: top; }"
         ".gg-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 50%;"

@@ -14,7 +14,7 @@ from pathlib import Path
 import folium
 import geopandas as gpd
 import pytest
-from shapely.geometry import Polygon, box
+from shapely.geometry import Point, Polygon, box
 
 from gisgrid.analysis.risk import RISK_LEVELS
 from gisgrid.maps import build_grid_map, find_external_links
@@ -52,6 +52,20 @@ def units(areas) -> gpd.GeoDataFrame:
 
 def render(areas, units=None, employers_url="/api/employers.geojson", **kwargs) -> str:
     return build_grid_map(areas, units, employers_url=employers_url, **kwargs).get_root().render()
+
+
+def initial_bounds(html: str):
+    """The bounds _InitialView fits the first view to (None: no fit)."""
+    found = re.search(r"\}\)\((map_\w+), (\[\[.*?\]\]|null), \[24,24\]\);", html, re.S)
+    assert found, "no initial view in the page"
+    return json.loads(found.group(2))
+
+
+def label_rows(html: str) -> list[list]:
+    """The label array passed to _GridLabels: [lat, lon, text, area m², radius m, minor]."""
+    found = re.search(r"\}\)\(map_\w+, feature_group_\w+, (\[\[.*?\]\])\);", html, re.S)
+    assert found, "no label data in the page"
+    return json.loads(found.group(1))
 
 
 def fill_colours(html: str, ids: list[str]) -> dict[str, str]:
@@ -164,6 +178,38 @@ def test_labels_show_code_and_name(areas):
     assert '"Noto Sans CJK SC", "Microsoft YaHei", sans-serif' in html
 
 
+def test_labels_carry_area_and_room_for_decluttering(areas, units):
+    rows = label_rows(render(areas, units))
+    assert [r[2] for r in rows] == [f"{c} {n}" for c, n in zip(areas["code"], areas["name"])] + [
+        f"{c} {n}" for c, n in zip(units["code"], units["name"])]
+    assert [r[5] for r in rows] == [0] * len(areas) + [1] * len(units)
+    for row, geom in zip(rows, [*areas.geometry, *units.geometry]):
+        lat, lon, _, area, radius, minor = row
+        # A 0.01° cell at 34.36° N is 919 m wide and 1,109 m tall (units half as wide):
+        # the label sits at the centre of the largest inscribed circle, whose radius is
+        # half the width, in metres.
+        assert area == pytest.approx(1_019_000 / (2 if minor else 1), rel=0.01)
+        assert radius == pytest.approx(230 if minor else 460, abs=5)
+        assert lon == pytest.approx(geom.centroid.x, abs=1e-5)
+        assert geom.buffer(-0.9 * radius / 111_000).contains(Point(lon, lat))
+
+
+def test_labels_of_a_narrow_or_invalid_grid_never_count_as_fitting(areas):
+    bowtie = Polygon([(X0, Y0), (X0 + D, Y0 + D), (X0 + D, Y0), (X0, Y0 + D)])
+    areas.loc[0, "geometry"] = bowtie
+    rows = label_rows(render(areas, employers_url=None))
+    assert rows[0][4] == 0 and rows[1][4] > 400
+
+
+def test_cluster_icon_is_a_ring_of_risk_shares(areas):
+    html = render(areas)
+    order = json.loads(re.search(r"var order = (\[.*?\]);", html).group(1))
+    assert order == [[3, "高风险", "#c62828"], [2, "较高风险", "#ef6c00"],
+                     [1, "一般风险", "#f9a825"], [0, "低风险", "#2e7d32"], [-1, "未评级", "#78909c"]]
+    assert "conic-gradient(" in html and "Math.log(total)" in html
+    assert "gg-risk-" not in html  # no more colouring by the worst level
+
+
 def test_legend_lists_risk_levels_and_grid_symbols(areas, units):
     html = render(areas, units)
     legend = re.search(r'<div id="\w+_legend" class="gg-legend">(.*?)\n\s*</div>\n', html, re.S)
@@ -172,6 +218,13 @@ def test_legend_lists_risk_levels_and_grid_symbols(areas, units):
         assert label in legend.group(1) and colour in legend.group(1)
     assert "街道/乡镇网格（相邻异色）" in legend.group(1)
     assert "社区/村网格边界" in legend.group(1)
+    assert "聚合圆环：各风险等级占比" in legend.group(1)
+    assert ("conic-gradient(#c62828 0deg 90deg, #ef6c00 90deg 180deg, #f9a825 180deg 270deg,"
+            " #2e7d32 270deg 360deg)") in legend.group(1)
+
+
+def test_legend_has_no_ring_without_employers(areas):
+    assert "聚合圆环" not in render(areas, employers_url=None)
 
 
 def test_layers_are_in_the_layer_switcher(areas, units):
@@ -184,13 +237,38 @@ def test_layers_are_in_the_layer_switcher(areas, units):
 def test_focus_is_outlined_and_fitted(areas):
     html = render(areas, focus=areas.iloc[[4]])
     assert '"color": "#1565c0"' in html and '"fill": false' in html
-    fit = re.search(r"fitBounds\(\s*(\[\[.*?\]\])", html, re.S).group(1)
-    assert json.loads(fit) == [[Y0 + D, X0 + D], [Y0 + 2 * D, X0 + 2 * D]]
+    assert initial_bounds(html) == [[Y0 + D, X0 + D], [Y0 + 2 * D, X0 + 2 * D]]
 
 
 def test_without_focus_the_map_fits_all_areas(areas):
-    fit = re.search(r"fitBounds\(\s*(\[\[.*?\]\])", render(areas), re.S).group(1)
-    assert json.loads(fit) == [[Y0, X0], [Y0 + 3 * D, X0 + 3 * D]]
+    assert initial_bounds(render(areas)) == [[Y0, X0], [Y0 + 3 * D, X0 + 3 * D]]
+
+
+def test_first_view_is_fitted_before_any_layer_and_without_animation(areas, units):
+    # An animated first fit (zoom_start 12 -> 16 on a community page) scaled the SVG
+    # renderers 16-fold and Chromium drew only part of them: fit first, never animate it.
+    html = render(areas, units, focus=areas.iloc[[4]])
+    script = html[html.index("L.map("):]
+    fit = script.index("map.fitBounds(bounds, {padding: padding, animate: false})")
+    assert fit < script.index("L.geoJson(") and fit < script.index("L.featureGroup(")
+    assert script.count("fitBounds(") == 1
+    assert "new ResizeObserver(" in script and "invalidateSize(" in script
+
+
+def test_svg_renderers_are_promoted_only_while_zoom_animating(areas):
+    # leaflet.css has `svg.leaflet-zoom-animated { will-change: transform }` for good;
+    # Chromium then keeps the raster scale of the last zoom animation.
+    html = render(areas)
+    assert ".leaflet-container svg.leaflet-zoom-animated { will-change: auto; }" in html
+    assert (".leaflet-container .leaflet-zoom-anim svg.leaflet-zoom-animated"
+            " { will-change: transform; }") in html
+    assert html.index('href="/static/vendor/leaflet/leaflet.css"') < html.index("will-change: auto")
+
+
+def test_attribution_prefix_is_plain_text(areas):
+    html = render(areas)
+    assert 'map.attributionControl.setPrefix("Leaflet")' in html
+    assert "leafletjs.com" not in html
 
 
 def test_names_cannot_inject_markup(areas):
@@ -220,7 +298,8 @@ def test_empty_layers_and_geometries_still_render(areas, units):
     assert find_external_links(html) == []
     assert "410105002 解放路街道" not in html  # nothing to label
     empty = render(areas.iloc[:0], None)
-    assert "fitBounds" not in empty and "L.map(" in empty
+    assert initial_bounds(empty) is None and "L.map(" in empty
+    assert label_rows(html)[1][2] == "410105003 新华街道"
 
 
 @pytest.mark.parametrize(
@@ -251,28 +330,32 @@ def served(tmp_path):
     server.shutdown()
 
 
-@pytest.mark.browser
-def test_map_draws_in_chromium_offline(served, areas, units):
+EMPLOYERS = [
+    {"type": "Feature", "geometry": {"type": "Point", "coordinates": [X0 + 0.005 + k * 1e-4, Y0 + 0.005]},
+     "properties": {"id": k, "name": f"单位{k}", "credit_code": "91410100MA0000000X",
+                    "risk_level": k % 4, "grid_code": "410105001", "grid_name": "人民路街道"}}
+    for k in range(8)
+]
+FIND_MAP = "Object.values(window).find(v => v instanceof L.Map)"
+# Each label: [text, on show, box [left, top, right, bottom]].
+LABEL_STATE = """els => els.map(e => {
+    const r = e.getBoundingClientRect();
+    return [e.textContent, getComputedStyle(e).visibility === 'visible',
+            [r.left, r.top, r.right, r.bottom]]; })"""
+
+
+@pytest.fixture
+def browser_page(served):
+    """Open a rendered map in headless Chromium, offline; yields open(html, viewport)."""
     from playwright.sync_api import sync_playwright
 
     root, base = served
-    employers = [
-        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [X0 + 0.005 + k * 1e-4, Y0 + 0.005]},
-         "properties": {"id": k, "name": f"单位{k}", "credit_code": "91410100MA0000000X",
-                        "risk_level": k % 4, "grid_code": "410105001", "grid_name": "人民路街道"}}
-        for k in range(8)
-    ]
-    (root / "employers.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": employers}))
-    html = render(areas, units, employers_url="employers.geojson", title="测试区网格")
-    (root / "map.html").write_text(html, encoding="utf-8")
-
+    (root / "employers.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": EMPLOYERS}))
     outside, errors = [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                                           "--disable-component-update", "--no-first-run", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.on("pageerror", lambda e: errors.append(str(e)))
 
         def only_local(route):
             if route.request.url.startswith(base):
@@ -281,22 +364,116 @@ def test_map_draws_in_chromium_offline(served, areas, units):
                 outside.append(route.request.url)
                 route.abort()
 
-        page.route("**/*", only_local)
-        page.goto(f"{base}/map.html")
-        page.wait_for_selector(".gg-cluster", timeout=10_000)
-        fills = page.eval_on_selector_all(
-            ".leaflet-overlay-pane path.leaflet-interactive", "els => els.map(e => e.getAttribute('fill'))")
-        labels = page.eval_on_selector_all(".gg-label-text", "els => els.map(e => e.textContent)")
-        cluster = page.eval_on_selector(".gg-cluster", "e => [e.className, e.textContent]")
-        legend_visible = page.is_visible(".leaflet-bottom.leaflet-left .gg-legend")
-        switcher = page.inner_text(".leaflet-control-layers")
-        label_font = page.eval_on_selector(".gg-label-text", "e => getComputedStyle(e).fontFamily")
-        browser.close()
+        def open_map(html: str, viewport=(1280, 900)):
+            (root / "map.html").write_text(html, encoding="utf-8")
+            page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.route("**/*", only_local)
+            page.goto(f"{base}/map.html", wait_until="networkidle")
+            page.wait_for_selector(".gg-cluster", timeout=10_000)
+            page.wait_for_timeout(300)  # one animation frame for the label placement
+            return page
 
+        yield open_map
+        browser.close()
     assert errors == [] and outside == []
+
+
+def overlapping(boxes: list) -> list:
+    return [(a[0], b[0]) for a, b in itertools.combinations(boxes, 2)
+            if a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]]
+
+
+@pytest.mark.browser
+def test_map_draws_in_chromium_offline(browser_page, areas, units):
+    page = browser_page(render(areas, units, employers_url="employers.geojson", title="测试区网格"))
+    fills = page.eval_on_selector_all(
+        ".leaflet-overlay-pane path.leaflet-interactive", "els => els.map(e => e.getAttribute('fill'))")
+    labels = page.eval_on_selector_all(".gg-label-text", "els => els.map(e => e.textContent)")
+    cluster = page.eval_on_selector(
+        ".gg-cluster", "e => [e.textContent, e.firstChild.style.background, e.firstChild.title]")
+    legend_visible = page.is_visible(".leaflet-bottom.leaflet-left .gg-legend")
+    switcher = page.inner_text(".leaflet-control-layers")
+    label_font = page.eval_on_selector(".gg-label-text", "e => getComputedStyle(e).fontFamily")
+    attribution = page.eval_on_selector(".leaflet-control-attribution", "e => [e.innerHTML, e.textContent]")
+
     assert len(fills) == 9 and set(fills) >= {"#8dd3c7", "#ffffb3"}
-    assert sorted(labels) == sorted(f"{c} {n}" for c, n in zip(areas["code"], areas["name"]))
-    assert "gg-risk-3" in cluster[0] and cluster[1] == "8"  # worst of levels 0–3, eight employers
+    everything = [*zip(areas["code"], areas["name"]), *zip(units["code"], units["name"])]
+    assert sorted(labels) == sorted(f"{c} {n}" for c, n in everything)
+    # Eight employers, two of each level: a ring of four equal parts, worst first.
+    count, ring, title = cluster
+    assert count == "8" and ring.startswith("conic-gradient(")
+    # Chromium writes each two-position stop as two stops.
+    stops = re.findall(r"rgb\((\d+), (\d+), (\d+)\) ([\d.]+)deg", ring)
+    stops = [(f"#{int(r):02x}{int(g):02x}{int(b):02x}", float(deg)) for r, g, b, deg in stops]
+    assert stops[::2] == [("#c62828", 0), ("#ef6c00", 90), ("#f9a825", 180), ("#2e7d32", 270)]
+    assert [deg for _, deg in stops[1::2]] == [90, 180, 270, 360]
+    assert title == "高风险 2，较高风险 2，一般风险 2，低风险 2"
     assert legend_visible
     assert "社区/村网格" in switcher and "用人单位（按风险）" in switcher
     assert "Noto Sans CJK SC" in label_font
+    assert attribution[1] == "Leaflet" and "<a" not in attribution[0] and "http" not in attribution[0]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("viewport", [(1280, 900), (1600, 1000), (1920, 1080)])
+def test_vectors_are_drawn_everywhere_after_a_four_level_zoom(browser_page, areas, viewport):
+    """The 3×3 board fills the view; no part of it may stay blank after zooming in 2⁴-fold.
+
+    leaflet.css keeps SVG renderers on `will-change: transform`, and Chromium then kept
+    the 16-fold raster scale of the zoom animation and drew only a rectangle of the map.
+    """
+    page = browser_page(render(areas, employers_url="employers.geojson"), viewport)
+    zoom = page.evaluate(f"() => {{ const m = {FIND_MAP}; window.ggMap = m; return m.getZoom(); }}")
+    page.evaluate(f"() => ggMap.setView([{Y0 + 1.5 * D}, {X0 + 1.5 * D}], {zoom + 1}, {{animate: false}})")
+    page.evaluate(f"() => ggMap.setZoom({zoom - 3}, {{animate: false}})")
+    page.wait_for_timeout(300)
+    page.evaluate(f"() => ggMap.setZoom({zoom + 1})")  # four levels: animated
+    page.wait_for_timeout(1200)
+    assert page.evaluate("() => ggMap.getZoom()") == zoom + 1
+    # Points of the board that are on screen: each must be painted, not map background.
+    w, h = viewport
+    points = page.evaluate(f"""() => {{
+        const out = [];
+        for (let i = 0; i <= 20; i++) for (let j = 0; j <= 20; j++) {{
+            const p = ggMap.latLngToContainerPoint([{Y0} + {3 * D} * (0.02 + 0.96 * j / 20),
+                                                     {X0} + {3 * D} * (0.02 + 0.96 * i / 20)]);
+            if (p.x > 4 && p.y > 4 && p.x < {w - 4} && p.y < {h - 4}) out.push([Math.round(p.x), Math.round(p.y)]);
+        }}
+        return out; }}""")
+    assert len(points) > 100
+    from io import BytesIO
+
+    from PIL import Image
+    pixels = Image.open(BytesIO(page.screenshot())).convert("RGB")
+    blank = [xy for xy in points if pixels.getpixel(tuple(xy)) == (238, 240, 241)]
+    assert blank == []
+
+
+@pytest.mark.browser
+def test_labels_do_not_overlap_and_show_once_they_fit(browser_page, areas, units):
+    viewport = (1280, 900)
+    page = browser_page(render(areas, units, employers_url="employers.geojson"), viewport)
+    page.evaluate(f"() => {{ window.ggMap = {FIND_MAP}; }}")
+    fitted = page.evaluate("() => ggMap.getZoom()")
+    shown, in_view = {}, {}
+    for zoom in range(fitted - 2, fitted + 3):
+        page.evaluate(f"() => ggMap.setZoom({zoom}, {{animate: false}})")
+        page.wait_for_timeout(200)
+        labels = page.eval_on_selector_all(".gg-label-text", LABEL_STATE)
+        visible = [(text, *box) for text, shows, box in labels if shows]
+        assert overlapping(visible) == [], zoom
+        shown[zoom] = {text for text, *_ in visible}
+        # Labels whose whole box would be on the map at this zoom.
+        in_view[zoom] = {text for text, _, (left, top, right, bottom) in labels
+                         if left >= 0 and top >= 0 and right <= viewport[0] and bottom <= viewport[1]}
+    streets = {f"{c} {n}" for c, n in zip(areas["code"], areas["name"])}
+    communities = {f"{c} {n}" for c, n in zip(units["code"], units["name"])}
+    # Far out the nine streets are crowded: some labels give way, no community shows.
+    assert 0 < len(shown[fitted - 2]) < len(streets) and shown[fitted - 2] <= streets
+    # One level closer every street label fits inside its square; communities still wait.
+    assert shown[fitted - 1] == streets
+    # At the fitted zoom and closer, every label on screen shows: grids are large enough.
+    assert shown[fitted] == streets | communities
+    for zoom in (fitted + 1, fitted + 2):
+        assert in_view[zoom] and in_view[zoom] <= shown[zoom], zoom

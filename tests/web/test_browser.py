@@ -78,10 +78,53 @@ def test_index_map_draws_offline(browser, live_app):
     assert (ARTIFACTS / "index.png").stat().st_size > 50_000
 
 
+MAP_BACKGROUND = (238, 240, 241)
+
+
+def _blank_share(page) -> float:
+    """Share of the map area left in the plain map background colour."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    box = page.eval_on_selector(".folium-map", "e => { const r = e.getBoundingClientRect();"
+                                " return [r.left, r.top, r.right, r.bottom]; }")
+    shot = Image.open(BytesIO(page.screenshot())).convert("RGB").crop(tuple(round(v) for v in box))
+    colours = shot.getcolors(maxcolors=shot.width * shot.height)
+    return sum(n for n, c in colours if c == MAP_BACKGROUND) / (shot.width * shot.height)
+
+
 @pytest.mark.browser
 def test_grid_page_draws_offline(browser, live_app):
     page, outside, errors = _open(browser, f"{live_app}/grids/419901001001", live_app, "grid.png")
     text = page.inner_text("body")
+    # The community is in the middle of its street, whose fill covers the whole map: no
+    # part may be left blank (an animated 16-fold first zoom once left ~40 % grey).
+    blank = _blank_share(page)
+    # A four-level zoom, as a click on a cluster makes, must not leave a blank part either.
+    page.evaluate("() => { const m = Object.values(window).find(v => v instanceof L.Map);"
+                  " const z = m.getZoom(); m.setZoom(z - 4, {animate: false});"
+                  " setTimeout(() => m.setZoom(z), 300); }")
+    page.wait_for_timeout(1500)
+    blank_after_zoom = _blank_share(page)
+    attribution = page.inner_html(".leaflet-control-attribution")
     page.close()
     assert outside == [] and errors == []
     assert "网格人员（四定）" in text and "南关社区" in text
+    assert blank < 0.005 and blank_after_zoom < 0.005, (blank, blank_after_zoom)
+    assert attribution == "Leaflet"
+
+
+@pytest.mark.browser
+def test_staff_names_roles_and_phones_stay_on_one_line(browser, live_app):
+    page, outside, errors = _open(browser, f"{live_app}/grids/419901001", live_app, "street.png")
+    lines = page.eval_on_selector_all("table.staff tr", """rows => rows.slice(1).map(row =>
+        [...row.cells].map(cell => {
+            const range = document.createRange();
+            range.selectNodeContents(cell);
+            return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size;
+        }))""")
+    page.close()
+    assert outside == [] and errors == []
+    assert lines and all(row[:3] == [1, 1, 1] for row in lines), lines
+    assert any(row[3] > 1 for row in lines)  # the duties wrap instead

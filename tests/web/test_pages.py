@@ -60,6 +60,10 @@ def test_grid_page_shows_staff_and_risk_counts(client):
     assert "专职监察员" in html and "兼职监察员" in html
     total = int(re.search(r"用人单位风险分布（共 (\d+) 家）", html).group(1))
     assert total > 100
+    staff = re.search(r'<table class="list staff">(.*?)</table>', html, re.S).group(1)
+    for row in re.findall(r"<tr>(.*?)</tr>", staff, re.S):
+        cells = re.findall(r"<t[hd]( class=\"[^\"]*\")?>", row)
+        assert cells[:3] == [' class="nowrap"'] * 3 and "nowrap" not in cells[3]
 
 
 def test_community_page_lists_its_employers(client, demo_url):
