@@ -40,7 +40,14 @@ def activate_generation(session: Session, name: str, effective_from: dt.date | N
     """Make draft ``name`` the active generation; retire the current one.
 
     Runs in the caller's transaction, so the switch and the reassignment that the
-    caller runs next are one atomic change.
+    caller runs next are one atomic change. The draft is validated first: any
+    error refuses the activation (warnings do not). Splits, merges and reshapes
+    against the generation it replaces are recorded in ``grid_lineage``.
+
+    Raises
+    ------
+    Conflict
+        When the draft has validation errors, has no grids, or is retired.
     """
     gen = find_generation(session, name)
     if gen.status == "active":
@@ -51,6 +58,7 @@ def activate_generation(session: Session, name: str, effective_from: dt.date | N
     count = session.scalar(sa.text("SELECT count(*) FROM grid WHERE generation_id = :g"), {"g": gen.id})
     if not count:
         raise Conflict(f"generation {name!r} has no grids; import grids into it first")
+    _refuse_invalid(session, gen.name)
     effective_from = effective_from or dt.date.today()
     current = active_generation(session)
     if current is not None:
@@ -62,8 +70,25 @@ def activate_generation(session: Session, name: str, effective_from: dt.date | N
         current.status = "retired"
         current.effective_to = effective_from - dt.timedelta(days=1)
         session.flush()
+    lineage = 0
+    if current is not None:
+        from gisgrid.boundaries.diff import record_lineage
+
+        lineage = record_lineage(session, current.id, gen.id)
     gen.status = "active"
     gen.effective_from = effective_from
     session.flush()
     return {"generation": gen.name, "changed": True, "retired": current.name if current else None,
-            "effective_from": effective_from.isoformat()}
+            "effective_from": effective_from.isoformat(), "lineage": lineage}
+
+
+def _refuse_invalid(session: Session, name: str) -> None:
+    """Validation errors block activation (warnings do not)."""
+    from gisgrid.boundaries.validate import public_report, validate_generation
+
+    report = public_report(validate_generation(session, name))
+    errors = report["errors"]
+    if errors:
+        more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
+        raise Conflict(f"generation {name!r} cannot be activated: {errors[0]['message']}{more}; "
+                       f"see `gisgrid grids validate --generation {name}`", details=errors)

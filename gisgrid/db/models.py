@@ -96,6 +96,7 @@ class Employer(Base):
         Index("employer_credit_code_uq", "credit_code", unique=True,
               postgresql_where=text("credit_code IS NOT NULL")),
         CheckConstraint("risk_level BETWEEN 0 AND 3", name="employer_risk_level_ck"),
+        Index("employer_name_key_ix", "name_key"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -122,6 +123,15 @@ class Employer(Base):
     status: Mapped[str] = mapped_column(String(20), default="active", server_default="active")
     risk_level: Mapped[int | None] = mapped_column(SmallInteger)
     risk_rule: Mapped[str | None] = mapped_column(Text)
+    # valid | check_failed (GB 32100 check failed: kept and warned) | accepted (overridden with a reason)
+    credit_code_status: Mapped[str | None] = mapped_column(String(20))
+    integrity_grade: Mapped[str | None] = mapped_column(String(1))   # latest grade; per year in employer_grade
+    grade_year: Mapped[int | None] = mapped_column(SmallInteger)
+    complaints_12m: Mapped[int | None] = mapped_column(SmallInteger)
+    key_flags: Mapped[str | None] = mapped_column(Text)               # 重点监管 reasons, "；"-joined
+    located_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    placed_by: Mapped[str | None] = mapped_column(String(100))        # who placed it by hand
+    name_key: Mapped[str | None] = mapped_column(Text)               # normalised name + address
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -132,11 +142,36 @@ class EmployerSurvey(Base):
     __tablename__ = "employer_survey"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    employer_id: Mapped[int] = mapped_column(ForeignKey("employer.id", ondelete="CASCADE"), index=True)
+    # No foreign key on purpose (migration 0002): checked per row it cost more than the bulk
+    # insert; a statement-level trigger deletes surveys and grades with their employer.
+    employer_id: Mapped[int] = mapped_column(BigInteger, index=True)
     surveyed_on: Mapped[dt.date | None] = mapped_column(Date)
     source: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict] = mapped_column(JSONB)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class EmployerGrade(Base):
+    """An integrity grade (守法诚信等级) of one employer for one year."""
+
+    __tablename__ = "employer_grade"
+
+    employer_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # no FK: see EmployerSurvey
+    year: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    grade: Mapped[str] = mapped_column(String(1))
+    source: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CreditCodeAcceptance(Base):
+    """A credit code that fails the GB 32100 check, accepted by a person with a reason."""
+
+    __tablename__ = "credit_code_acceptance"
+
+    credit_code: Mapped[str] = mapped_column(String(18), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    accepted_by: Mapped[str] = mapped_column(String(100))
+    accepted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class Assignment(Base):

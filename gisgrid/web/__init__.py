@@ -28,4 +28,7 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
     compress.init_app(app)
     errors.init_app(app)
     app.register_blueprint(maps.bp)
+    from gisgrid.web import boundaries_api; app.register_blueprint(boundaries_api.bp)  # noqa: E702
+    from gisgrid.web import employers_api; app.register_blueprint(employers_api.bp)  # noqa: E702
+    from gisgrid.web import exports; app.register_blueprint(exports.bp)  # noqa: E702
     return app

@@ -1,0 +1,173 @@
+"""Grid codes: provisional codes for uncoded grids, and proposals that extend the parent's.
+
+A feature imported without a code (``--on-invalid report``) is stored under a
+provisional code ``未编码-L<level>-<feature>``: validation reports it as
+``missing_code`` (an error, so the generation cannot be activated) until
+:func:`propose_codes` gives it a real one. Existing codes are never renumbered.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import shapely
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from gisgrid.errors import InputError
+
+PROVISIONAL_PREFIX = "未编码-"
+
+
+def provisional_code(level: int, feature: int) -> str:
+    """The stand-in code of an uncoded feature.
+
+    >>> provisional_code(3, 12)
+    '未编码-L3-12'
+    """
+    return f"{PROVISIONAL_PREFIX}L{level}-{feature}"
+
+
+def is_provisional(code) -> bool:
+    return isinstance(code, str) and code.startswith(PROVISIONAL_PREFIX)
+
+
+def propose_codes(session: Session, generation: str | None = None, *, digits: int = 3,
+                  commit: bool = False, actor: str = "cli") -> dict:
+    """Propose codes for the grids of a generation that have none.
+
+    Each uncoded grid gets its parent's code followed by the next free
+    ``digits``-digit serial among its siblings (3: a town's 9 digits, a
+    community's or village's 12). New serials follow reading order within the
+    parent: rows north → south, west → east within a row, by representative point.
+    Parents are coded before their children in the same run.
+
+    Parameters
+    ----------
+    digits
+        Digits added to the parent's code (1–6).
+    commit
+        Write the codes (``version`` + 1, one ``audit_log`` row each); otherwise
+        only propose them.
+
+    Returns
+    -------
+    dict
+        ``generation``, ``proposed`` (``provisional``, ``code``, ``name``, ``level``,
+        ``parent_code``), ``skipped`` (with the reason) and ``committed``.
+
+    Examples
+    --------
+    Two uncoded villages in town 419901001, which already has 001 and 002:
+
+    >>> propose_codes(session, "2027版")["proposed"]  # doctest: +SKIP
+    [{'provisional': '未编码-L3-4', 'code': '419901001003', ...},
+     {'provisional': '未编码-L3-5', 'code': '419901001004', ...}]
+    """
+    from gisgrid.boundaries.generations import get_or_create_draft
+    from gisgrid.db.queries import find_generation
+
+    if not 1 <= digits <= 6:
+        raise InputError(f"--digits was {digits}; expected 1 to 6")
+    gen = find_generation(session, generation)
+    if commit:
+        get_or_create_draft(session, gen.name)  # only a draft is edited
+    rows = session.execute(sa.text(
+        "SELECT id, code, name, level, parent_id, ST_AsBinary(ST_PointOnSurface(geom)) AS point, "
+        "ST_YMax(geom) - ST_YMin(geom) AS height "
+        "FROM grid WHERE generation_id = :g ORDER BY level, code"), {"g": gen.id}).mappings().all()
+    code_of = {r["id"]: r["code"] for r in rows}
+    children: dict[int | None, list[dict]] = {}
+    for r in rows:
+        children.setdefault(r["parent_id"], []).append(dict(r))
+    proposed, skipped = [], []
+    for level in sorted({r["level"] for r in rows}):
+        for parent_id, siblings in children.items():
+            uncoded = [s for s in siblings if s["level"] == level and is_provisional(s["code"])]
+            if not uncoded:
+                continue
+            parent_code = code_of.get(parent_id)
+            if parent_code is None or is_provisional(parent_code):
+                reason = "it has no parent grid" if parent_code is None else "its parent has no code"
+                skipped += [{"provisional": s["code"], "name": s["name"], "reason": reason} for s in uncoded]
+                continue
+            serial = _next_serial(parent_code, [s["code"] for s in siblings], digits)
+            for grid in _reading_order(uncoded):
+                if serial >= 10 ** digits:
+                    skipped.append({"provisional": grid["code"], "name": grid["name"],
+                                    "reason": f"no free {digits}-digit serial left under {parent_code}"})
+                    continue
+                new = f"{parent_code}{serial:0{digits}d}"
+                serial += 1
+                proposed.append({"provisional": grid["code"], "code": new, "name": grid["name"],
+                                 "level": level, "parent_code": parent_code, "id": grid["id"]})
+                code_of[grid["id"]] = new
+    if commit:
+        _write_codes(session, proposed, actor)
+    for p in proposed:
+        p.pop("id")
+    return {"generation": gen.name, "proposed": proposed, "skipped": skipped, "committed": commit}
+
+
+def _next_serial(parent_code: str, sibling_codes: list[str], digits: int) -> int:
+    used = [int(c[len(parent_code):]) for c in sibling_codes
+            if not is_provisional(c) and c.startswith(parent_code)
+            and len(c) == len(parent_code) + digits and c[len(parent_code):].isdigit()]
+    return max(used, default=0) + 1
+
+
+def _reading_order(grids: list[dict]) -> list[dict]:
+    points = [shapely.from_wkb(bytes(g["point"])) for g in grids]
+    # Rows as tall as a typical grid: grids whose points differ less than that in
+    # latitude are one row, read west → east; rows go north → south.
+    band = float(np.median([g["height"] for g in grids])) or 1e-9
+    top = max(p.y for p in points)
+    keyed = sorted(zip(points, grids), key=lambda pg: (round((top - pg[0].y) / band), pg[0].x))
+    return [g for _, g in keyed]
+
+
+def _write_codes(session: Session, proposed: list[dict], actor: str) -> None:
+    for p in proposed:
+        session.execute(sa.text("UPDATE grid SET code = :code, version = version + 1 WHERE id = :id"),
+                        {"code": p["code"], "id": p["id"]})
+        session.execute(sa.text(
+            "INSERT INTO audit_log (actor, action, entity, entity_id, before, after) "
+            "VALUES (:actor, 'grid.code', 'grid', :entity, CAST(:before AS jsonb), CAST(:after AS jsonb))"),
+            {"actor": actor, "entity": str(p["id"]), "before": json.dumps({"code": p["provisional"]}),
+             "after": json.dumps({"code": p["code"], "name": p["name"]}, ensure_ascii=False)})
+
+
+def significant_code(code: str) -> str:
+    """A division code without its zero padding: the part its children extend.
+
+    GB/T 2260 pads a province or city code with pairs of zeros to 6 digits, and the
+    statistics bureau pads a county or town code with groups of three zeros to 12.
+    Other codes (finer grids with a local pattern) are returned unchanged.
+
+    >>> significant_code("410100"), significant_code("410000"), significant_code("410102001000")
+    ('4101', '41', '410102001')
+    >>> significant_code("410102000000"), significant_code("A01-03")
+    ('410102', 'A01-03')
+    """
+    text = str(code)
+    if not text.isdigit() or len(text) not in (6, 9, 12):
+        return text
+    while len(text) > 6 and text.endswith("000"):
+        text = text[:-3]
+    if len(text) == 6:
+        while len(text) > 2 and text.endswith("00"):
+            text = text[:-2]
+    return text
+
+
+def code_extends(code: str, parent: str) -> bool:
+    """Whether ``code`` is a proper extension of ``parent`` (zero padding allowed).
+
+    >>> code_extends("410102", "410100"), code_extends("410102001", "410102"), code_extends("410201", "410100")
+    (True, True, False)
+    >>> code_extends("410100000000", "410100")
+    False
+    """
+    child, root = significant_code(code), significant_code(parent)
+    return child.startswith(root) and len(child) > len(root)

@@ -1,0 +1,177 @@
+"""The filing package for the upper level (上报材料) in one zip, with a manifest.
+
+Contents: the diagram (PDF and PNG), the atlas, the employer registers, the 四定 roster,
+the grid data (GeoPackage, and Shapefile with GBK attribute names as most desktop GIS in
+Chinese offices expect), a summary table of counts per grid and ``清单.csv`` listing every
+other file with its size and SHA-256.
+
+The grid data writer here is deliberately small and local (one layer per level, written
+straight from the grids with pyogrio); ``gisgrid grids export`` is a separate, fuller
+writer being built elsewhere, and the package can switch to it once it exists.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import IO
+
+import geopandas as gpd
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from gisgrid.analysis.risk import RISK_LEVELS
+from gisgrid.config import Settings
+from gisgrid.crs import gauss_kruger_epsg
+from gisgrid.export.data import (
+    describe_target,
+    KIND_LABELS, find_export_generation, read_employers, read_grids, read_staff,
+)
+from gisgrid.export.diagram import export_diagram
+from gisgrid.export.registers import export_registers, export_roster
+
+__all__ = ["MANIFEST_NAME", "export_package", "write_grid_data", "summarise_grids"]
+
+MANIFEST_NAME = "清单.csv"
+
+
+def export_package(session: Session, path: str | Path | IO[bytes], level: int = 2, paper: str = "A3",
+                   settings: Settings | None = None, generation: str | None = None,
+                   today: dt.date | None = None) -> dict:
+    """Write the whole filing package as a zip.
+
+    Parameters
+    ----------
+    path : str, Path or binary file
+        The ``.zip`` to write.
+    level : int
+        Level of the coloured grids on the diagram (2 = streets/towns).
+    paper : {"A4", "A3"}
+        Paper of the diagram and the atlas.
+
+    Returns
+    -------
+    dict
+        ``path``, ``files`` (name, size, sha256 — the manifest's rows), ``manifest``,
+        ``size`` of the zip, ``seconds``.
+
+    Examples
+    --------
+    >>> report = export_package(session, "/tmp/上报材料.zip", level=2)   # doctest: +SKIP
+    >>> [f["name"] for f in report["files"]][:2]                           # doctest: +SKIP
+    ['01_网格划分示意图.pdf', '02_网格划分示意图.png']
+
+    The manifest lists every file of the zip except itself; an unknown generation raises
+    ``NotFound``.
+    """
+    started = time.perf_counter()
+    settings = settings or Settings(home=Path("."))
+    today = today or dt.date.today()
+    gen = find_export_generation(session, generation)
+    with tempfile.TemporaryDirectory(prefix="gisgrid-package-") as tmp:
+        work = Path(tmp)
+        names = [
+            f"01_网格划分示意图_第{level}级.pdf", f"02_网格划分示意图_第{level}级.png", "03_网格图集.pdf",
+            "04_用人单位登记册.xlsx", "05_四定人员花名册.xlsx", "06_网格统计表.xlsx",
+        ]
+        common = {"settings": settings, "generation": gen.name, "issued_on": today, "paper": paper}
+        export_diagram(session, work / names[0], level=level, **common)
+        export_diagram(session, work / names[1], level=level, **common)
+        export_diagram(session, work / names[2], level=level, atlas=True, **common)
+        export_registers(session, work / names[3], generation=gen.name, today=today)
+        export_roster(session, work / names[4], generation=gen.name, today=today)
+        summarise_grids(session, gen.name, today).to_excel(work / names[5], index=False, sheet_name="网格统计")
+        data_files = write_grid_data(read_grids(session, gen), work / "07_网格数据")
+        files = [work / n for n in names] + data_files
+        rows = [_manifest_row(f, work) for f in files]
+        manifest = io.StringIO()
+        writer = csv.writer(manifest)
+        writer.writerow(["文件", "大小（字节）", "SHA-256"])
+        writer.writerows([[r["name"], r["size"], r["sha256"]] for r in rows])
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for f, row in zip(files, rows):
+                archive.write(f, row["name"])
+            # BOM so that Excel opens the UTF-8 CSV with the Chinese names intact.
+            archive.writestr(MANIFEST_NAME, "\ufeff" + manifest.getvalue())
+    size = Path(path).stat().st_size if isinstance(path, (str, Path)) else None
+    return {"path": describe_target(path), "generation": gen.name, "files": rows,
+            "manifest": MANIFEST_NAME, "size": size, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def _manifest_row(path: Path, root: Path) -> dict:
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {"name": path.relative_to(root).as_posix(), "size": path.stat().st_size, "sha256": digest}
+
+
+def write_grid_data(grids: gpd.GeoDataFrame, folder: Path) -> list[Path]:
+    """Grids as a GeoPackage (one layer per level) and Shapefiles (one per level, GBK).
+
+    Geometry stays in CGCS2000 (EPSG:4490), the filing datum; Shapefile field names are
+    at most 10 characters (``code``, ``name``, ``level``, ``kind``, ``parent``,
+    ``employers``) and the ``.cpg`` says GBK.
+
+    Examples
+    --------
+    >>> write_grid_data(grids, Path("/tmp/out"))   # doctest: +SKIP
+    [PosixPath('/tmp/out/网格数据.gpkg'), PosixPath('/tmp/out/shp/level2_街道乡镇.shp'), ...]
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = gpd.GeoDataFrame({
+        "code": grids["code"].astype(str), "name": grids["name"].astype(str), "level": grids["level"].astype(int),
+        "kind": grids["kind"].map(lambda k: KIND_LABELS.get(k, k)), "parent": grids["parent_code"].fillna(""),
+        "employers": grids["employers"].astype(int),
+    }, geometry=grids.geometry.values, crs=grids.crs)
+    written = []
+    gpkg = folder / "网格数据.gpkg"
+    for level, part in frame.groupby("level"):
+        part.to_file(gpkg, layer=f"level{level}", driver="GPKG", engine="pyogrio")
+    written.append(gpkg)
+    shp_dir = folder / "shp"
+    shp_dir.mkdir(exist_ok=True)
+    for level, part in frame.groupby("level"):
+        stem = shp_dir / f"level{level}"
+        part.to_file(stem.with_suffix(".shp"), driver="ESRI Shapefile", encoding="GBK", engine="pyogrio")
+        written += sorted(p for p in shp_dir.iterdir() if p.stem == stem.stem)
+    return written
+
+
+def summarise_grids(session: Session, generation: str | None = None, today: dt.date | None = None) -> pd.DataFrame:
+    """One row per grid: code, name, level, parent, area, employers by risk level, staff.
+
+    Employers of a grid include those of its descendants.
+    """
+    gen = find_export_generation(session, generation)
+    grids = read_grids(session, gen)
+    employers = read_employers(session, gen)
+    staff = read_staff(session, gen, on=today)
+    parent_of = dict(zip(grids["id"], grids["parent_code"]))
+    id_of = dict(zip(grids["code"], grids["id"]))
+    counts = pd.DataFrame(0, index=grids["id"], columns=[*RISK_LEVELS, "headcount"], dtype="int64")
+    per_grid = employers.groupby(["grid_id", "risk_level"]).size().unstack(fill_value=0)
+    heads = employers.groupby("grid_id")["headcount"].sum()
+    for gid, row in per_grid.iterrows():
+        node = int(gid)
+        while node is not None:  # add the finest grid's counts to every ancestor
+            for lvl, n in row.items():
+                counts.at[node, int(lvl)] += int(n)
+            counts.at[node, "headcount"] += int(heads.get(gid, 0))
+            parent = parent_of.get(node)
+            node = id_of.get(parent) if parent else None
+    area = grids.geometry.to_crs(epsg=gauss_kruger_epsg(float(grids.total_bounds[[0, 2]].mean()))).area / 1e6
+    people = staff[staff["person"].notna()].groupby("grid_code").size()
+    table = pd.DataFrame({
+        "网格编码": grids["code"], "网格名称": grids["name"], "级别": grids["level"],
+        "类型": grids["kind"].map(lambda k: KIND_LABELS.get(k, k)), "上级网格编码": grids["parent_code"].fillna(""),
+        "面积（平方千米）": area.round(3).values,
+        "用人单位（家）": counts[list(RISK_LEVELS)].sum(axis=1).values,
+        **{f"{label}（家）": counts[lvl].values for lvl, (label, _) in RISK_LEVELS.items()},
+        "职工人数": counts["headcount"].values,
+        "四定人员（人）": grids["code"].map(people).fillna(0).astype(int).values,
+    })
+    return table

@@ -1,0 +1,383 @@
+"""Employer registers per grid (一格一册) as XLSX, ready to print.
+
+One sheet per grid (or one file per grid with ``split``), headed by the grid's code, name
+and 四定 staff, then one row per employer with the survey form's fields, the risk level
+(Chinese label), the rule that set it and flags. Credit codes, organisation codes and
+phone numbers are written as text: Excel would keep only 15 digits of a number and drop
+leading zeros. Print set-up: A4 landscape, header row repeated, fit to page width.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import IO
+
+import pandas as pd
+import xlsxwriter
+from sqlalchemy.orm import Session
+
+from gisgrid.analysis.risk import RISK_LEVELS
+from gisgrid.errors import InputError
+from gisgrid.export.data import (
+    describe_target,
+    KIND_LABELS, ROLE_LABELS, find_export_generation, find_grid, grid_levels, read_employers, read_grids,
+    read_staff, read_unassigned_employers,
+)
+
+__all__ = ["REGISTER_COLUMNS", "export_registers", "register_flags"]
+
+#: (header, source column, width, kind): kind "text" is always written as a string.
+REGISTER_COLUMNS = [
+    ("序号", None, 5, "int"),
+    ("统一社会信用代码", "credit_code", 21, "text"),
+    ("组织机构代码", "org_code", 12, "text"),
+    ("单位名称", "name", 28, "text"),
+    ("单位地址", "address", 30, "text"),
+    ("法定代表人", "legal_rep", 9, "text"),
+    ("劳资联系人", "hr_contact", 9, "text"),
+    ("联系电话", "phone", 13, "text"),
+    ("行业", "industry", 14, "text"),
+    ("经济类型", "ownership", 12, "text"),
+    ("职工人数", "headcount", 7, "int"),
+    ("签订劳动合同人数", "contracts_signed", 8, "int"),
+    ("参加社会保险人数", "insured", 8, "int"),
+    ("欠薪月数", "wage_arrears_months", 6, "int"),
+    ("欠缴社保费月数", "fee_arrears_months", 7, "int"),
+    ("开业日期", "opened_on", 11, "date"),
+    ("调查日期", "surveyed_on", 11, "date"),
+    ("风险等级", "risk_label", 9, "text"),
+    ("风险依据", "risk_rule", 30, "text"),
+    ("标记", "flags", 18, "text"),
+    ("经度", "lon", 11, "float"),
+    ("纬度", "lat", 10, "float"),
+]
+HEADER_ROW = 5  # rows 0-4 carry the grid heading
+STALE_DAYS = 183  # data is refreshed at least every half year (DOMAIN.md)
+_SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
+
+
+def register_flags(frame: pd.DataFrame, today: dt.date) -> pd.Series:
+    """Flags a person should see beside each employer (Chinese, ``；``-separated).
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"risk_level": [3, 0], "surveyed_on": [dt.date(2026, 1, 1), None], "lon": [113.7, None]})
+    >>> register_flags(f, dt.date(2026, 11, 1)).tolist()
+    ['重点监管；超过半年未调查', '超过半年未调查；未定位']
+    """
+    surveyed = pd.to_datetime(frame.get("surveyed_on"), errors="coerce")
+    stale = surveyed.isna() | ((pd.Timestamp(today) - surveyed).dt.days > STALE_DAYS)
+    parts = [
+        (frame["risk_level"].fillna(0).astype(int) >= 3, "重点监管"),
+        (stale, "超过半年未调查"),
+        (frame.get("lon", pd.Series(index=frame.index, dtype=float)).isna(), "未定位"),
+    ]
+    flags = pd.Series([[] for _ in range(len(frame))], index=frame.index, dtype=object)
+    for mask, text in parts:
+        for idx in mask.index[mask.fillna(False).astype(bool)]:
+            flags[idx].append(text)
+    return flags.map("；".join)
+
+
+def export_registers(session: Session, path: str | Path | IO[bytes], grid_code: str | None = None,
+                     level: int | None = None, split: bool = False, generation: str | None = None,
+                     today: dt.date | None = None) -> dict:
+    """Write the employer register of every grid of ``level`` (inside ``grid_code``).
+
+    Parameters
+    ----------
+    path : str, Path or binary file
+        An ``.xlsx`` file; with ``split`` a directory that receives one file per grid.
+    grid_code : str, optional
+        Only grids inside this one (or this grid alone when it is at ``level``).
+    level : int, optional
+        Level of the grids that get a register; default the finest level present (the
+        grids employers are assigned to), or ``grid_code``'s own level if it is finer.
+    split : bool
+        One file per grid (``<code>_<name>.xlsx``) in the directory ``path``.
+
+    Returns
+    -------
+    dict
+        ``path``, ``files``, ``sheets`` (one per grid: code, name, employers), ``employers``.
+
+    Examples
+    --------
+    >>> export_registers(session, "/tmp/registers.xlsx", grid_code="419901001")  # doctest: +SKIP
+    {'path': '/tmp/registers.xlsx', 'files': ['/tmp/registers.xlsx'], 'sheets': [...], 'employers': 4187}
+
+    A grid code that does not exist raises ``NotFound``; ``split`` with a file object
+    raises ``InputError``.
+    """
+    today = today or dt.date.today()
+    gen = find_export_generation(session, generation)
+    levels = grid_levels(session, gen)
+    if not levels:
+        raise InputError(f"generation {gen.name!r} has no grids")
+    scope = find_grid(session, gen, grid_code) if grid_code else None
+    if level is None:
+        level = max(levels[-1], scope["level"]) if scope else levels[-1]
+    if level not in levels:
+        raise InputError(f"level was {level!r}; this generation has levels {levels}")
+    grids = read_grids(session, gen, level=level, within_code=grid_code)
+    if scope and scope["level"] > level:
+        raise InputError(f"grid {grid_code!r} is at level {scope['level']}; --level was {level}; expected "
+                         f"{scope['level']} or finer")
+    if grids.empty:
+        raise InputError(f"no level-{level} grids inside {grid_code or 'the city'}")
+    employers = read_employers(session, gen, grid_code)
+    employers = _attach_register_grid(session, gen, employers, grids)
+    employers["risk_label"] = employers["risk_level"].map(lambda v: RISK_LEVELS.get(int(v), ("",))[0])
+    employers["flags"] = register_flags(employers, today)
+    staff = read_staff(session, gen, grid_code, on=today)
+    meta = {"generation": gen.name, "today": today}
+    sheets, files = [], []
+    if split:
+        if not isinstance(path, (str, Path)):
+            raise InputError("--split writes one file per grid; give a directory path, not a stream")
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        for grid in grids.itertuples():
+            fname = out / f"{grid.code}_{_safe(grid.name)}.xlsx"
+            with _workbook(fname) as book:
+                sheets.append(_write_grid_sheet(book, grid, employers, staff, meta))
+            files.append(str(fname))
+    else:
+        outside = read_unassigned_employers(session, gen) if grid_code is None else None
+        with _workbook(path) as book:
+            _write_index_sheet(book, grids, meta, len(outside) if outside is not None else None)
+            for grid in grids.itertuples():
+                sheets.append(_write_grid_sheet(book, grid, employers, staff, meta))
+            if outside is not None:
+                _write_outside_sheet(book, outside, meta)
+        files.append(describe_target(path))
+    return {"path": describe_target(path), "files": files, "level": level, "generation": gen.name,
+            "sheets": sheets, "employers": int(sum(s["employers"] for s in sheets))}
+
+
+def _attach_register_grid(session, gen, employers: pd.DataFrame, grids) -> pd.DataFrame:
+    """Map each employer's assigned (finest) grid to its ancestor at the register level."""
+    everything = read_grids(session, gen)
+    parent = dict(zip(everything["id"], everything["parent_code"]))
+    by_code = dict(zip(everything["code"], everything["id"]))
+    wanted = set(grids["code"])
+    code_of = dict(zip(everything["id"], everything["code"]))
+    owner: dict[int, str | None] = {}
+    for gid in employers["grid_id"].unique():
+        node = int(gid)
+        while node is not None and code_of.get(node) not in wanted:
+            pcode = parent.get(node)
+            node = by_code.get(pcode) if pcode else None
+        owner[int(gid)] = code_of.get(node) if node is not None else None
+    employers = employers.copy()
+    employers["register_code"] = employers["grid_id"].map(lambda g: owner[int(g)])
+    return employers
+
+
+def _safe(name: str) -> str:
+    return re.sub(r'[\\/:*?"<>|\s]+', "_", name)[:40]
+
+
+def _workbook(target) -> xlsxwriter.Workbook:
+    return xlsxwriter.Workbook(target, {"strings_to_numbers": False, "strings_to_formulas": False,
+                                        "strings_to_urls": False, "default_date_format": "yyyy-mm-dd",
+                                        "remove_timezone": True})
+
+
+def _formats(book) -> dict:
+    cache = getattr(book, "_gisgrid_formats", None)
+    if cache is None:
+        base = {"font_name": "宋体", "font_size": 10, "valign": "vcenter"}
+        cache = {
+            "title": book.add_format({**base, "bold": True, "font_size": 14, "align": "center"}),
+            "meta": book.add_format({**base, "text_wrap": True}),
+            "head": book.add_format({**base, "bold": True, "bg_color": "#DDE5EC", "border": 1, "text_wrap": True,
+                                     "align": "center"}),
+            "text": book.add_format({**base, "border": 1, "num_format": "@"}),
+            "wrap": book.add_format({**base, "border": 1, "text_wrap": True}),
+            "int": book.add_format({**base, "border": 1, "num_format": "0"}),
+            "float": book.add_format({**base, "border": 1, "num_format": "0.000000"}),
+            "date": book.add_format({**base, "border": 1, "num_format": "yyyy-mm-dd"}),
+            "risk3": book.add_format({**base, "border": 1, "font_color": "#C62828", "bold": True}),
+            "warn": book.add_format({**base, "border": 1, "font_color": "#C62828"}),
+            "link": book.add_format({**base, "border": 1, "font_color": "#1565C0", "underline": 1}),
+        }
+        book._gisgrid_formats = cache
+    return cache
+
+
+def _sheet_name(code: str, name: str, used: set) -> str:
+    candidate = _SHEET_FORBIDDEN.sub("_", f"{code} {name}")[:31]
+    if candidate in used:
+        candidate = _SHEET_FORBIDDEN.sub("_", code)[:31]
+    used.add(candidate)
+    return candidate
+
+
+OUTSIDE_SHEET = "未落入网格"
+
+
+def _write_outside_sheet(book, outside: pd.DataFrame, meta: dict) -> None:
+    """Employers outside every grid or not located: the register is complete only with them."""
+    fmt = _formats(book)
+    sheet = book.add_worksheet(OUTSIDE_SHEET)
+    columns = REGISTER_COLUMNS + [("最近网格", "nearest_code", 14, "text"), ("距离（米）", "distance_m", 10, "float")]
+    last = len(columns) - 1
+    title = "未落入任何网格或未定位的用人单位"
+    sheet.merge_range(0, 0, 0, last, title, fmt["title"])
+    sheet.merge_range(1, 0, 1, last, f"共 {len(outside)} 家：请核实坐标或调整网格边界。网格版本：{meta['generation']}",
+                      fmt["meta"])
+    outside = outside.copy()
+    outside["risk_label"] = outside["risk_level"].map(lambda v: RISK_LEVELS.get(int(v), ("",))[0])
+    outside["flags"] = register_flags(outside, meta["today"])
+    for col, (head, _, width, _) in enumerate(columns):
+        sheet.write(HEADER_ROW, col, head, fmt["head"])
+        sheet.set_column(col, col, width)
+    for i, record in enumerate(outside.itertuples(index=False), start=1):
+        _write_employer_row(sheet, HEADER_ROW + i, i, record._asdict(), fmt, columns)
+    _print_setup(sheet, title, HEADER_ROW)
+
+
+def _write_index_sheet(book, grids, meta: dict, outside: int | None = None) -> None:
+    fmt = _formats(book)
+    sheet = book.add_worksheet("目录")
+    sheet.write(0, 0, f"用人单位登记册目录（{meta['generation']}，导出日期 {meta['today'].isoformat()}）", fmt["title"])
+    heads = ["网格编码", "网格名称", "类型", "上级网格", "用人单位（家）", "工作表"]
+    for col, (head, width) in enumerate(zip(heads, (15, 20, 8, 15, 12, 30))):
+        sheet.write(2, col, head, fmt["head"])
+        sheet.set_column(col, col, width)
+    used = {"目录"}
+    for row, grid in enumerate(grids.itertuples(), start=3):
+        sheet.write_string(row, 0, grid.code, fmt["text"])
+        sheet.write_string(row, 1, grid.name, fmt["text"])
+        sheet.write_string(row, 2, KIND_LABELS.get(grid.kind, grid.kind), fmt["text"])
+        sheet.write_string(row, 3, grid.parent_code or "", fmt["text"])
+        sheet.write_number(row, 4, int(grid.employers), fmt["int"])
+        target = _sheet_name(grid.code, grid.name, used)
+        sheet.write_url(row, 5, f"internal:'{target}'!A1", fmt["link"], string=target)
+    if outside is not None:
+        row = 3 + len(grids)
+        sheet.write_string(row, 1, OUTSIDE_SHEET, fmt["text"])
+        sheet.write_number(row, 4, outside, fmt["int"])
+        sheet.write_url(row, 5, f"internal:'{OUTSIDE_SHEET}'!A1", fmt["link"], string=OUTSIDE_SHEET)
+    _print_setup(sheet, "用人单位登记册目录", 2)
+
+
+def _print_setup(sheet, title: str, header_row: int) -> None:
+    sheet.set_landscape()
+    sheet.set_paper(9)  # A4
+    sheet.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    sheet.repeat_rows(header_row)
+    sheet.fit_to_pages(1, 0)  # one page wide, as many tall as needed
+    sheet.set_header(f"&C&\"宋体,Bold\"{title.replace('&', '&&')}")
+    sheet.set_footer("&C第 &P 页，共 &N 页")
+    sheet.freeze_panes(header_row + 1, 0)
+
+
+def _write_grid_sheet(book, grid, employers: pd.DataFrame, staff: pd.DataFrame, meta: dict) -> dict:
+    fmt = _formats(book)
+    used = getattr(book, "_gisgrid_sheet_names", None)
+    if used is None:
+        used = book._gisgrid_sheet_names = {"目录"}
+    sheet = book.add_worksheet(_sheet_name(grid.code, grid.name, used))
+    rows = employers[employers["register_code"] == grid.code]
+    people = staff[(staff["grid_code"] == grid.code) & staff["person"].notna()]
+    last_col = len(REGISTER_COLUMNS) - 1
+    title = f"{grid.code} {grid.name} 用人单位登记册（一格一册）"
+    sheet.merge_range(0, 0, 0, last_col, title, fmt["title"])
+    sheet.merge_range(1, 0, 1, last_col,
+                      f"网格编码：{grid.code}    网格名称：{grid.name}    类型：{KIND_LABELS.get(grid.kind, grid.kind)}    "
+                      f"上级网格：{grid.parent_code or '无'} {grid.parent_name or ''}    网格版本：{meta['generation']}",
+                      fmt["meta"])
+    staff_text = "；".join(
+        f"{p.person}（{ROLE_LABELS.get(p.role, p.role)}，{p.phone or '无电话'}）：{p.duty or ''}"
+        for p in people.itertuples()) or "未配备"
+    sheet.merge_range(2, 0, 2, last_col, f"四定人员：{staff_text}", fmt["meta"])
+    sheet.set_row(2, 30 if len(people) else None)
+    counts = rows["risk_level"].value_counts()
+    risk_text = "，".join(f"{label} {int(counts.get(lvl, 0))} 家" for lvl, (label, _) in RISK_LEVELS.items())
+    sheet.merge_range(3, 0, 3, last_col, f"用人单位共 {len(rows)} 家（{risk_text}）    导出日期：{meta['today'].isoformat()}",
+                      fmt["meta"])
+    for col, (head, _, width, _) in enumerate(REGISTER_COLUMNS):
+        sheet.write(HEADER_ROW, col, head, fmt["head"])
+        sheet.set_column(col, col, width)
+    sheet.set_row(HEADER_ROW, 30)
+    for i, record in enumerate(rows.itertuples(index=False), start=1):
+        _write_employer_row(sheet, HEADER_ROW + i, i, record._asdict(), fmt)
+    if len(rows):
+        sheet.autofilter(HEADER_ROW, 0, HEADER_ROW + len(rows), last_col)
+    _print_setup(sheet, title, HEADER_ROW)
+    return {"code": grid.code, "name": grid.name, "employers": int(len(rows)), "staff": int(len(people))}
+
+
+def _write_employer_row(sheet, row: int, number: int, record: dict, fmt: dict, columns=REGISTER_COLUMNS) -> None:
+    for col, (_, source, _, kind) in enumerate(columns):
+        value = number if source is None else record.get(source)
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            sheet.write_blank(row, col, None, fmt["text"])
+        elif kind == "text":
+            style = fmt["risk3"] if source == "risk_label" and record.get("risk_level", 0) >= 3 else \
+                fmt["warn"] if source == "flags" else fmt["wrap"] if source in ("risk_rule", "address") else fmt["text"]
+            sheet.write_string(row, col, str(value), style)
+        elif kind == "date":
+            sheet.write_datetime(row, col, pd.Timestamp(value).to_pydatetime(), fmt["date"])
+        elif kind == "float":
+            sheet.write_number(row, col, float(value), fmt["float"])
+        else:
+            sheet.write_number(row, col, int(value), fmt["int"])
+
+
+def export_roster(session: Session, path: str | Path | IO[bytes], grid_code: str | None = None,
+                  generation: str | None = None, today: dt.date | None = None) -> dict:
+    """Write the 四定 roster: every grid with its person, role, phone, duty, task and start date.
+
+    Grids with nobody in force on ``today`` get one row marked 未配备, so gaps are visible.
+
+    Examples
+    --------
+    >>> export_roster(session, "/tmp/roster.xlsx")["unstaffed"]   # doctest: +SKIP
+    1
+    """
+    today = today or dt.date.today()
+    gen = find_export_generation(session, generation)
+    staff = read_staff(session, gen, grid_code, on=today)
+    heads = [("网格编码", 15), ("网格名称", 16), ("级别", 6), ("类型", 7), ("姓名", 9), ("职务", 11),
+             ("联系电话", 13), ("所在单位", 22), ("职责（定责）", 36), ("任务（定任务）", 30), ("起始日期", 11)]
+    title = f"劳动保障监察网格“四定”人员花名册（{gen.name}）"
+    with _workbook(path) as book:
+        fmt = _formats(book)
+        sheet = book.add_worksheet("四定人员")
+        last = len(heads) - 1
+        sheet.merge_range(0, 0, 0, last, title, fmt["title"])
+        sheet.merge_range(1, 0, 1, last, f"定人、定区域（网格）、定职责、定任务    导出日期：{today.isoformat()}", fmt["meta"])
+        header = 3
+        for col, (head, width) in enumerate(heads):
+            sheet.write(header, col, head, fmt["head"])
+            sheet.set_column(col, col, width)
+        unstaffed = 0
+        for row, p in enumerate(staff.itertuples(), start=header + 1):
+            sheet.write_string(row, 0, p.grid_code, fmt["text"])
+            sheet.write_string(row, 1, p.grid_name, fmt["text"])
+            sheet.write_number(row, 2, int(p.level), fmt["int"])
+            sheet.write_string(row, 3, KIND_LABELS.get(p.kind, p.kind), fmt["text"])
+            if pd.isna(p.person):
+                unstaffed += 1
+                sheet.write_string(row, 4, "未配备", fmt["warn"])
+                for col in range(5, len(heads)):
+                    sheet.write_blank(row, col, None, fmt["text"])
+                continue
+            for col, value in enumerate((p.person, ROLE_LABELS.get(p.role, p.role), p.phone, p.unit, p.duty, p.task),
+                                        start=4):
+                sheet.write_string(row, col, "" if value is None or pd.isna(value) else str(value),
+                                   fmt["wrap"] if col >= 8 else fmt["text"])
+            if p.valid_from is None or pd.isna(p.valid_from):
+                sheet.write_blank(row, 10, None, fmt["text"])
+            else:
+                sheet.write_datetime(row, 10, pd.Timestamp(p.valid_from).to_pydatetime(), fmt["date"])
+        sheet.autofilter(header, 0, header + len(staff), last)
+        _print_setup(sheet, title, header)
+    people = int(staff["person"].notna().sum())
+    return {"path": describe_target(path), "generation": gen.name, "rows": int(len(staff)),
+            "people": people, "grids": int(staff["grid_code"].nunique()), "unstaffed": unstaffed}
