@@ -107,6 +107,13 @@ def read_grid_file(path: str | Path, *, code_field: str | None = None, name_fiel
     else:
         frame = frame.set_crs(declared.crs).to_crs(STORAGE_CRS)
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="feature")
+    unnamed = frame.index[pd.isna(frame["name"])].tolist()
+    if unnamed:
+        raise InputError(
+            f"{path.name}: features {unnamed[:10]}{' …' if len(unnamed) > 10 else ''} have no name in field "
+            f"{fields['name']!r}; every grid needs one: name the field with --name-field "
+            f"(fields: {', '.join(c for c in raw.columns if c != raw.geometry.name)})"
+        )
     _check_bounds(path, raw, frame, declared, given=crs)
     return GridFile(path=path, frame=frame, source_crs=declared.name, fields=fields)
 
@@ -153,14 +160,20 @@ def _pick_field(path: Path, raw: pd.DataFrame, role: str, given: str | None, req
         return given
     lowered = {c.lower(): c for c in columns}
     for alias in FIELD_ALIASES[role]:
-        if alias.lower() in lowered:
-            return lowered[alias.lower()]
+        column = lowered.get(alias.lower())
+        # KML always has a Name field, often empty, with the real name in another field.
+        if column is not None and _has_values(raw[column]):
+            return column
     if required:
         option = {"code": "--code-field", "name": "--name-field"}[role]
         raise InputError(
             f"{path.name}: no {role} field found among {', '.join(columns)}; name it with {option}"
         )
     return None
+
+
+def _has_values(column: pd.Series) -> bool:
+    return bool((column.astype("string").str.strip().fillna("") != "").any())
 
 
 def _text_column(raw: pd.DataFrame, column: str) -> pd.Series:
