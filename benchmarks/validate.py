@@ -40,7 +40,8 @@ def make_county(n: int, vertices: int, seed: int = 7) -> gpd.GeoDataFrame:
     points = cells.geometry.representative_point()
     bx = np.minimum(((points.x - X0) / SPAN * BLOCKS).astype(int), BLOCKS - 1)
     by = np.minimum(((points.y - Y0) / SPAN * BLOCKS).astype(int), BLOCKS - 1)
-    street_codes = [f"419988{b:03d}" for b in (by * BLOCKS + bx)]
+    # Town numbers start at 001: 000 is the county itself in the 12-digit division pattern.
+    street_codes = [f"419988{b + 1:03d}" for b in (by * BLOCKS + bx)]
     cells["parent_code"] = street_codes
     cells = cells.sort_values(["parent_code", "code"]).reset_index(drop=True)
     counters: dict[str, int] = {}
