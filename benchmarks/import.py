@@ -15,6 +15,7 @@ A second import of the same file is timed too (every row unchanged).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import socket
 import sys
@@ -128,6 +129,9 @@ def main() -> None:
     path = write_register(workdir / "register.csv", args.rows)
     print(f"generated {args.rows:,} rows ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - start:.1f} s")
     engine, cluster = database()
+    # Others may be using the machine: the rate means little without its load.
+    print("load average (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+          + f" on {os.cpu_count()} CPUs")
     try:
         add_territory(engine)
         for label in ("first import", "re-import (unchanged)"):
@@ -138,7 +142,8 @@ def main() -> None:
                   f"{result['unchanged']:,} unchanged, {result['rejected']:,} rejected, "
                   f"{result['warnings']:,} warnings")
             print("  " + ", ".join(f"{k} {v:.2f} s" for k, v in t.items()))
-            print(f"  rate: {rate:,.0f} rows/s (budget ≥ {BUDGET:,}: {'OK' if rate >= BUDGET else 'OVER BUDGET'})")
+            print(f"  rate: {rate:,.0f} rows/s (budget ≥ {BUDGET:,}: {'OK' if rate >= BUDGET else 'OVER BUDGET'}); "
+                  "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
     finally:
         engine.dispose()
         if cluster is not None and not args.keep:
