@@ -13,6 +13,9 @@ from pathlib import Path
 from gisgrid.errors import ConfigError
 
 BASEMAPS = ("none", "osm", "tianditu")
+# Chinese commercial basemaps are in GCJ-02: our CGCS2000 data would sit 300–700 m off.
+GCJ02_BASEMAPS = ("gaode", "amap", "autonavi", "baidu", "bmap", "tencent", "qq")
+DEFAULT_MAP_TILES_ABOVE = 50_000
 DEFAULT_DB_PORT = 55432
 
 
@@ -29,6 +32,8 @@ class Settings:
     tianditu_key: str | None = None
     city_name: str = "示范市"
     issuer: str = "示范市人力资源和社会保障局"
+    #: Maps draw employers as vector tiles above this many, as clustered GeoJSON below.
+    map_tiles_above: int = DEFAULT_MAP_TILES_ABOVE
     extra: dict = field(default_factory=dict)
 
     @property
@@ -51,6 +56,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     home = Path(env.get("GISGRID_HOME") or Path.home() / ".local/share/gisgrid").expanduser()
     basemap = env.get("GISGRID_BASEMAP", "none").strip().lower() or "none"
+    if basemap in GCJ02_BASEMAPS:
+        raise ConfigError(
+            f"GISGRID_BASEMAP was {basemap!r}: that basemap is in GCJ-02 and gisgrid's data is "
+            f"CGCS2000 (EPSG:4490), so every grid and employer would be drawn 300–700 m off; "
+            f"use one of {', '.join(BASEMAPS)} (tianditu is CGCS2000)"
+        )
     if basemap not in BASEMAPS:
         raise ConfigError(f"GISGRID_BASEMAP was {basemap!r}; expected one of {', '.join(BASEMAPS)}")
     if basemap == "tianditu" and not env.get("GISGRID_TIANDITU_KEY"):
@@ -66,7 +77,20 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         tianditu_key=env.get("GISGRID_TIANDITU_KEY") or None,
         city_name=env.get("GISGRID_CITY_NAME", "示范市"),
         issuer=env.get("GISGRID_ISSUER", "示范市人力资源和社会保障局"),
+        map_tiles_above=_count("GISGRID_MAP_TILES_ABOVE", env.get("GISGRID_MAP_TILES_ABOVE")),
     )
+
+
+def _count(name: str, raw: str | None) -> int:
+    if not raw:
+        return DEFAULT_MAP_TILES_ABOVE
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        raise ConfigError(f"{name} was {raw!r}; expected a whole number ≥ 0") from None
+    if value < 0:
+        raise ConfigError(f"{name} was {value}; expected a whole number ≥ 0")
+    return value
 
 
 def _port(raw: str | None) -> int:

@@ -40,6 +40,8 @@ _LOCAL_FILES = {
     "leaflet.markercluster.js": "leaflet.markercluster/leaflet.markercluster.js",
     "markercluster.css": "leaflet.markercluster/MarkerCluster.css",
     "markercluster.default.css": "leaflet.markercluster/MarkerCluster.Default.css",
+    # folium's VectorGridProtobuf asks for @latest on unpkg; we ship 1.3.0 (the latest).
+    "leaflet.vectorgrid.bundled.js": "leaflet.vectorgrid/Leaflet.VectorGrid.bundled.js",
 }
 
 # Links folium's Map adds for every map "just in case", by link name, and the element types

@@ -17,6 +17,7 @@ import folium.plugins
 import geopandas as gpd
 import numpy as np
 import shapely
+from folium.elements import JSCSSMixin
 from folium.template import Template
 
 from gisgrid.analysis.risk import RISK_LEVELS
@@ -67,6 +68,9 @@ def build_grid_map(
     units: gpd.GeoDataFrame | None,
     *,
     employers_url: str | None,
+    employer_tiles_url: str | None = None,
+    employer_count: int | None = None,
+    tiles_above: int = 50_000,
     focus: gpd.GeoDataFrame | None = None,
     title: str = "",
     static_url: str = "/static/vendor",
@@ -96,6 +100,15 @@ def build_grid_map(
         URL of a GeoJSON FeatureCollection of points with properties ``id``, ``name``,
         ``credit_code``, ``risk_level`` (0–3, missing = unrated), ``grid_code``,
         ``grid_name``; fetched by the browser with the page's cookies.  None: no layer.
+    employer_tiles_url : str, optional
+        URL template ``…/{z}/{x}/{y}.pbf`` of employer vector tiles
+        (:func:`gisgrid.maps.tiles.employer_tile`).  Used instead of `employers_url` when
+        there is no GeoJSON URL or when `employer_count` exceeds `tiles_above`, so the
+        page stays a few kilobytes whatever the number of employers.
+    employer_count : int, optional
+        How many employers the layer would show; None: unknown (GeoJSON is used).
+    tiles_above : int
+        Above this many employers the vector tiles are used.
     focus : GeoDataFrame, optional
         The grid(s) the page is about: outlined in blue and the map fitted to them.
     title : str
@@ -145,11 +158,19 @@ def build_grid_map(
     if focus is not None:
         _add_focus(fmap, focus)
     _GridLabels(drawn, units).add_to(fmap)
-    if employers_url:
-        _add_employers(fmap, employers_url)
-    _MapChrome(title, show_risk=bool(employers_url), plain_background=basemap == "none").add_to(
-        fmap
+    use_tiles = bool(employer_tiles_url) and (
+        not employers_url or (employer_count is not None and employer_count > tiles_above)
     )
+    if use_tiles:
+        _EmployerTiles(employer_tiles_url).add_to(fmap)
+    elif employers_url:
+        _add_employers(fmap, employers_url)
+    _MapChrome(
+        title,
+        show_risk=bool(employers_url or employer_tiles_url),
+        tiles=use_tiles,
+        plain_background=basemap == "none",
+    ).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     localize_assets(fmap, static_url)
     return fmap
@@ -700,6 +721,118 @@ class _EmployerLoader(folium.MacroElement):
         self.levels_json = _risk_levels_json()
 
 
+# Leaflet.VectorGrid 1.3.0 calls L.DomEvent.fakeStop on click, which Leaflet 1.8 removed:
+# without this shim every click on a tile feature throws.  Same body as Leaflet 1.7's.
+# And Leaflet 1.9 places the event at the clicked layer's getLatLng(), which VectorGrid's
+# points leave undefined (a TypeError): lend them the click position for that one event.
+_FAKESTOP_SHIM = """
+if (!L.DomEvent.fakeStop) { L.DomEvent.fakeStop = function (e) { e._stopped = true; }; }
+if (L.Canvas.Tile && !L.Canvas.Tile.prototype._ggPatched) {
+    L.Canvas.Tile.prototype._ggPatched = true;
+    var ggClick = L.Canvas.Tile.prototype._onClick;
+    L.Canvas.Tile.prototype._onClick = function (e) {
+        var at = this._map.mouseEventToLatLng(e), lent = [];
+        for (var id in this._layers) {
+            if (!this._layers[id]._latlng) { this._layers[id]._latlng = at; lent.push(this._layers[id]); }
+        }
+        try { return ggClick.call(this, e); }
+        finally { lent.forEach(function (layer) { delete layer._latlng; }); }
+    };
+}
+"""
+
+
+class _EmployerTiles(JSCSSMixin, folium.MacroElement):
+    """Employers as vector tiles (Leaflet.VectorGrid, canvas), for large sets.
+
+    Raw tiles (zoom ≥ 13) hold one point per employer, coloured by risk level, with the
+    same popup as the clustered layer; below, a point per 4-pixel cell sized by its count
+    and coloured by the riskiest level that makes up at least a fifth of it.
+    """
+
+    default_js = [
+        (
+            "leaflet.vectorgrid",
+            "https://unpkg.com/leaflet.vectorgrid@1.3.0/dist/Leaflet.VectorGrid.bundled.js",
+        )
+    ]
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function (map, url, levels) {
+            __SHIM__
+            function esc(value) {
+                return String(value == null ? "" : value).replace(/[&<>"']/g, function (c) {
+                    return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+                });
+            }
+            function risk(level) {
+                var key = level == null ? "unrated" : String(level);
+                return levels[key] || levels.unrated;
+            }
+            function cellLevel(p) {
+                var order = [[3, p.r3], [2, p.r2], [1, p.r1], [0, p.r0]];
+                for (var i = 0; i < order.length; i++) {
+                    if (order[i][1] && order[i][1] * 5 >= p.count) { return order[i][0]; }
+                }
+                return p.unrated * 2 >= p.count ? null : 0;
+            }
+            function style(p) {
+                if (p.count == null) {
+                    return {radius: 5, fill: true, fillOpacity: 0.95, fillColor: risk(p.risk_level).colour,
+                            color: "#ffffff", weight: 1.5};
+                }
+                var r = Math.min(10, 3 + 2.2 * Math.log(p.count) / Math.LN10);
+                return {radius: r, fill: true, fillOpacity: 0.85, fillColor: risk(cellLevel(p)).colour,
+                        color: "#ffffff", weight: 1};
+            }
+            function popupHtml(p) {
+                if (p.count != null) {
+                    var rows = [[3, p.r3], [2, p.r2], [1, p.r1], [0, p.r0], [null, p.unrated]];
+                    return '<table class="gg-popup"><tr><th>用人单位</th><td>' + p.count + ' 家</td></tr>'
+                        + rows.filter(function (r) { return r[1]; }).map(function (r) {
+                            var k = risk(r[0]);
+                            return '<tr><th><span class="gg-swatch" style="background:' + k.colour
+                                + '"></span>' + esc(k.label) + '</th><td>' + r[1] + '</td></tr>';
+                        }).join("") + '</table><div class="gg-legend-note gg-legend-note-wide">放大到 13 级以上查看各单位</div>';
+                }
+                var k = risk(p.risk_level);
+                return '<table class="gg-popup">'
+                    + '<tr><th>单位名称</th><td>' + esc(p.name) + '</td></tr>'
+                    + '<tr><th>统一社会信用代码</th><td>' + esc(p.credit_code) + '</td></tr>'
+                    + '<tr><th>网格</th><td>' + esc(p.grid_code) + ' ' + esc(p.grid_name) + '</td></tr>'
+                    + '<tr><th>风险等级</th><td><span class="gg-swatch" style="background:'
+                    + k.colour + '"></span>' + esc(k.label) + '</td></tr></table>';
+            }
+            var layer = L.vectorGrid.protobuf(url, {
+                rendererFactory: L.canvas.tile,
+                interactive: true,
+                pane: "gg-employers",
+                maxNativeZoom: 18,
+                vectorTileLayerStyles: {employers: function (p) { return style(p); }},
+                attribution: ""
+            });
+            layer.on("click", function (e) {
+                // VectorGrid's canvas tiles fire clicks without a latlng.
+                var at = e.latlng || map.mouseEventToLatLng(e.originalEvent);
+                L.popup({maxWidth: 360}).setLatLng(at)
+                    .setContent(popupHtml(e.layer.properties || {})).openOn(map);
+            });
+            layer.addTo(map);
+            window.{{ this.get_name() }} = layer;
+        })({{ this._parent.get_name() }}, {{ this.url_json }}, {{ this.levels_json }});
+        {% endmacro %}
+        """.replace("__SHIM__", _FAKESTOP_SHIM)
+    )
+
+    def __init__(self, url: str):
+        super().__init__()
+        self._name = "EmployerTiles"
+        self.url_json = _js_json(url)
+        self.levels_json = _risk_levels_json()
+
+
 class _MapChrome(folium.MacroElement):
     """Styles, title, Chinese legend and scale bar (HTML, not branca's d3 colour map)."""
 
@@ -719,8 +852,12 @@ class _MapChrome(folium.MacroElement):
             {%- for label, colour in this.risk_rows %}
             <div class="gg-legend-row"><span class="gg-dot" style="background:{{ colour }}"></span>{{ label }}</div>
             {%- endfor %}
+            {%- if this.tiles %}
+            <div class="gg-legend-note gg-legend-note-wide">13 级以下为聚合点：圆点越大单位越多，颜色为占两成以上的最高风险等级；点击查看各等级数量</div>
+            {%- else %}
             <div class="gg-legend-row"><span class="gg-donut gg-donut-key" style="background:{{ this.ring_key }}"><span></span></span>聚合圆环：各风险等级占比</div>
             <div class="gg-legend-note">圆环中心数字为用人单位数</div>
+            {%- endif %}
             {%- endif %}
             <div class="gg-legend-sub">网格</div>
             <div class="gg-legend-row"><span class="gg-fill"></span>街道/乡镇网格（相邻异色）</div>
@@ -751,11 +888,12 @@ class _MapChrome(folium.MacroElement):
         """
     )
 
-    def __init__(self, title: str, *, show_risk: bool, plain_background: bool):
+    def __init__(self, title: str, *, show_risk: bool, plain_background: bool, tiles: bool = False):
         super().__init__()
         self._name = "MapChrome"
         self.title = html.escape(title)
         self.show_risk = show_risk
+        self.tiles = tiles
         self.risk_rows = [(html.escape(label), colour) for label, colour in RISK_LEVELS.values()]
         self.ring_key = _ring_key_gradient()
         self.css = _chrome_css(plain_background)
@@ -815,6 +953,7 @@ def _chrome_css(plain_background: bool) -> str:
         " margin-right: 8px; flex: none; }"
         ".gg-donut.gg-donut-key span { inset: 4px; }"
         ".gg-legend-note { color: #555; font-size: 12px; padding-left: 26px; line-height: 1.3; }"
+        ".gg-legend-note-wide { padding-left: 0; max-width: 230px; }"
         ".gg-popup th { text-align: left; padding-right: 10px; color: #555;"
         " font-weight: 400; white-space: nowrap; vertical-align: top; }"
         ".gg-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 50%;"

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app, render_template, request, ur
 
 from gisgrid.analysis.risk import RISK_LEVELS
 from gisgrid.db.queries import (
-    employers_geojson, find_generation, grid_detail, grid_employers, grid_frame, list_grids,
+    employer_count, employers_geojson, find_generation, grid_detail, grid_employers, grid_frame, list_grids,
 )
 from gisgrid.errors import InputError
 from gisgrid.maps import build_grid_map
@@ -32,9 +32,12 @@ def _render_map(fmap) -> dict[str, str]:
     return {"header": root.header.render(), "body": root.html.render(), "script": root.script.render()}
 
 
-def _map_parts(areas, units, employers_url, focus=None, title=""):
+def _map_parts(areas, units, employers_url, focus=None, title="", employer_count=None):
     settings = _settings()
+    tiles_url = url_for("tiles.employer_tile_view", z=0, x=0, y=0).replace("/0/0/0.pbf", "/{z}/{x}/{y}.pbf")
     fmap = build_grid_map(areas, units, employers_url=employers_url, focus=focus, title=title,
+                          employer_tiles_url=tiles_url, employer_count=employer_count,
+                          tiles_above=settings.map_tiles_above,
                           static_url=url_for("static", filename="vendor").rstrip("/"),
                           basemap=settings.basemap, tianditu_key=settings.tianditu_key)
     return _render_map(fmap)
@@ -50,7 +53,8 @@ def index():
     top = next((g for g in grids if g["level"] == 1), None)
     by_risk = grid_detail(session, top["code"])["by_risk"] if top else {}
     parts = _map_parts(areas, units, url_for("maps.employers_data"),
-                       title=f"{_settings().city_name}劳动保障监察网格")
+                       title=f"{_settings().city_name}劳动保障监察网格",
+                       employer_count=employer_count(session))
     return render_template(
         "index.html", parts=parts, generation=generation, top=top,
         areas=[g for g in grids if g["level"] == AREA_LEVEL],
@@ -72,7 +76,7 @@ def grid_page(code: str):
     focus = grid_frame(session, detail["level"], within_code=code)
     focus = focus[focus["code"] == code]
     parts = _map_parts(areas, units, url_for("maps.employers_data", grid=code), focus=focus,
-                       title=f"{detail['code']} {detail['name']}")
+                       title=f"{detail['code']} {detail['name']}", employer_count=detail["employers"])
     employers = grid_employers(session, code, limit=EMPLOYER_ROWS)
     return render_template(
         "grid.html", parts=parts, grid=detail, employers=employers, employer_rows=EMPLOYER_ROWS,

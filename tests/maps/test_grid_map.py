@@ -477,3 +477,43 @@ def test_labels_do_not_overlap_and_show_once_they_fit(browser_page, areas, units
     assert shown[fitted] == streets | communities
     for zoom in (fitted + 1, fitted + 2):
         assert in_view[zoom] and in_view[zoom] <= shown[zoom], zoom
+
+
+# -- vector tiles for large employer sets -------------------------------------------------
+
+_TILES = "/tiles/employers/{z}/{x}/{y}.pbf"
+
+
+@pytest.mark.parametrize(
+    "count, tiles_above, expect_tiles",
+    [(1_000, 50_000, False), (1_000_000, 50_000, True), (None, 50_000, False), (51, 50, True)],
+)
+def test_builder_switches_to_vector_tiles_above_the_threshold(areas, count, tiles_above, expect_tiles):
+    page = build_grid_map(
+        areas, None, employers_url="/api/employers.geojson", employer_tiles_url=_TILES,
+        employer_count=count, tiles_above=tiles_above,
+    ).get_root().render()
+    assert (_TILES in page) is expect_tiles
+    assert ("/api/employers.geojson" in page) is not expect_tiles
+    assert ("leaflet.vectorgrid/Leaflet.VectorGrid.bundled.js" in page) is expect_tiles
+    assert find_external_links(page) == []
+    for src in re.findall(r'src="([^"]+)"', page):
+        assert vendored_path(src).is_file(), src
+
+
+def test_tile_layer_page_size_does_not_depend_on_the_count(areas):
+    def page(count):
+        return build_grid_map(areas, None, employers_url="/e", employer_tiles_url=_TILES,
+                              employer_count=count, tiles_above=10).get_root().render()
+
+    small, large = page(1_000), page(1_000_000)
+    assert abs(len(small) - len(large)) < 100
+
+
+def test_folium_vectorgrid_plugin_is_localised(areas):
+    fmap = build_grid_map(areas, None, employers_url=None)
+    folium.plugins.VectorGridProtobuf(_TILES, "x").add_to(fmap)
+    from gisgrid.maps.assets import localize_assets
+
+    localize_assets(fmap)
+    assert find_external_links(fmap.get_root().render()) == []
