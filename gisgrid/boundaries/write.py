@@ -18,12 +18,11 @@ from sqlalchemy.orm import Session
 from gisgrid.boundaries.validate import generation_frame
 from gisgrid.crs import STORAGE_CRS, parse_crs, wgs84_to_shifted
 from gisgrid.errors import InputError, NotFound
+from gisgrid.labels import KIND_LABELS
 
 FORMATS = {"gpkg": ("GPKG", ".gpkg"), "shp": ("ESRI Shapefile", ".shp"), "geojson": ("GeoJSON", ".geojson"),
            "kml": ("KML", ".kml")}
 ENCODINGS = ("gbk", "utf-8")
-KIND_LABELS = {"city": "市", "district": "区县", "street": "街道", "town": "镇", "township": "乡",
-               "park": "园区", "community": "社区", "village": "村", "grid": "网格"}
 
 
 def export_grids(session: Session, path: str | Path, fmt: str, *, generation: str | None = None,

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gisgrid.errors import InputError, NotFound
+from gisgrid.labels import KIND_LABELS, ROLE_LABELS
 
 __all__ = [
     "ROLE_LABELS", "KIND_LABELS", "GenerationInfo", "find_export_generation", "find_grid",
@@ -24,9 +25,6 @@ __all__ = [
     "grid_levels", "list_grid_choices", "describe_target",
 ]
 
-ROLE_LABELS = {"full_time": "专职监察员", "part_time": "兼职监察员", "coordinator": "协管员"}
-KIND_LABELS = {"city": "市", "district": "区县", "street": "街道", "town": "镇", "township": "乡",
-               "park": "园区", "community": "社区", "village": "村", "grid": "网格"}
 
 # Ids of a grid and every descendant.
 _SCOPE = """

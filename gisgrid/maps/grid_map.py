@@ -24,23 +24,12 @@ from gisgrid.analysis.risk import RISK_LEVELS
 from gisgrid.maps.assets import localize_assets
 from gisgrid.maps.colouring import colour_adjacent
 from gisgrid.maps.crs import pick_gauss_kruger_crs
+from gisgrid.labels import KIND_LABELS
 
 __all__ = ["BASEMAPS", "KIND_LABELS", "RISK_LEVELS", "build_grid_map"]
 
 _UNRATED = ("未评级", "#78909c")
 
-#: Grid kinds as the UI names them.
-KIND_LABELS = {
-    "city": "市",
-    "district": "区县",
-    "street": "街道",
-    "town": "镇",
-    "township": "乡",
-    "park": "园区",
-    "community": "社区",
-    "village": "村",
-    "grid": "网格",
-}
 
 BASEMAPS = ("none", "osm", "tianditu")
 

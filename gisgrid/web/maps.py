@@ -11,13 +11,11 @@ from gisgrid.db.queries import (
 from gisgrid.errors import InputError
 from gisgrid.maps import build_grid_map
 from gisgrid.web.db import get_session
+from gisgrid.labels import KIND_LABELS, ROLE_LABELS
 
 bp = Blueprint("maps", __name__)
 
 AREA_LEVEL, UNIT_LEVEL = 2, 3
-KIND_LABELS = {"city": "市", "district": "区县", "street": "街道", "town": "镇", "township": "乡",
-               "park": "园区", "community": "社区", "village": "村", "grid": "网格"}
-ROLE_LABELS = {"full_time": "专职监察员", "part_time": "兼职监察员", "coordinator": "协管员"}
 EMPLOYER_ROWS = 300
 
 
