@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import shutil
 import socket
 import statistics
 import sys
@@ -37,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gisgrid.analysis.assign import assign_employers  # noqa: E402
 from gisgrid.config import Settings, load_settings  # noqa: E402
 from gisgrid.db.cluster import LocalCluster  # noqa: E402
-from gisgrid.db.engine import get_engine, prepare_database, session_scope  # noqa: E402
+from gisgrid.db.engine import prepare_database, session_scope  # noqa: E402
 
 X0, Y0 = 113.55, 34.20   # south-west corner, lon/lat
 SPAN = 0.35              # degrees: ~32 km × 39 km
@@ -114,7 +115,8 @@ def time_postgis(engine) -> tuple[float, dict]:
     return time.perf_counter() - start, summary
 
 
-def database(args) -> tuple[object, LocalCluster | None]:
+def database(args=None) -> tuple[object, LocalCluster | None]:
+    """GISGRID_DATABASE_URL when set, else a throwaway cluster with the product's own settings."""
     settings = load_settings()
     if settings.database_url:
         return prepare_database(settings), None
@@ -125,6 +127,16 @@ def database(args) -> tuple[object, LocalCluster | None]:
     cluster = LocalCluster(Settings(home=home, db_port=port))
     cluster.up()
     return prepare_database(Settings(home=home, db_port=port)), cluster
+
+
+def close_database(cluster: LocalCluster | None, keep: bool = False) -> None:
+    """Dispose of the engines; stop and delete a throwaway cluster unless ``keep``."""
+    from gisgrid.db.engine import dispose_engines
+
+    dispose_engines()
+    if cluster is not None and not keep:
+        cluster.down()
+        shutil.rmtree(cluster.home, ignore_errors=True)
 
 
 def main() -> None:
@@ -157,11 +169,7 @@ def main() -> None:
         b, p = statistics.median(base), statistics.median(pg)
         print(f"median: sjoin {b:.2f} s, PostGIS {p:.2f} s, ratio {p / b:.2f}× (budget ≤ 3×)")
     finally:
-        if cluster is not None:
-            from gisgrid.db.engine import dispose_engines
-
-            dispose_engines()
-            cluster.down()
+        close_database(cluster)
 
 
 if __name__ == "__main__":

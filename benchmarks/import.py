@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -28,11 +27,11 @@ import pandas as pd
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gisgrid.config import Settings, load_settings  # noqa: E402
+from assign import close_database, database  # noqa: E402  (throwaway cluster)
 from gisgrid.crs import wgs84_to_shifted  # noqa: E402
-from gisgrid.db.cluster import LocalCluster  # noqa: E402
-from gisgrid.db.engine import prepare_database, session_scope  # noqa: E402
+from gisgrid.db.engine import session_scope  # noqa: E402
 from gisgrid.employers.identifiers import make_credit_code  # noqa: E402
 from gisgrid.employers.queries import load_territory  # noqa: E402
 from gisgrid.employers.register import load_register, read_register, validate_register  # noqa: E402
@@ -72,20 +71,6 @@ def write_register(path: Path, rows: int, seed: int = 7) -> Path:
     })
     frame.to_csv(path, index=False, encoding="utf-8-sig")
     return path
-
-
-def database():
-    settings = load_settings()
-    if settings.database_url:
-        return prepare_database(settings), None
-    home = Path(tempfile.mkdtemp(prefix="gisgrid-bench-import-"))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    cluster = LocalCluster(Settings(home=home, db_port=port),
-                           extra_conf={"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"})
-    cluster.up()
-    return prepare_database(Settings(home=home, db_port=port)), cluster
 
 
 def add_territory(engine) -> None:
@@ -128,7 +113,7 @@ def main() -> None:
     start = time.perf_counter()
     path = write_register(workdir / "register.csv", args.rows)
     print(f"generated {args.rows:,} rows ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - start:.1f} s")
-    engine, cluster = database()
+    engine, cluster = database()  # the product's own server settings: fsync stays on
     # Others may be using the machine: the rate means little without its load.
     print("load average (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
           + f" on {os.cpu_count()} CPUs")
@@ -146,9 +131,7 @@ def main() -> None:
                   "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
     finally:
         engine.dispose()
-        if cluster is not None and not args.keep:
-            cluster.down()
-            shutil.rmtree(cluster.home, ignore_errors=True)
+        close_database(cluster, keep=args.keep)
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from assign import database  # noqa: E402  (throwaway cluster, same as benchmarks/assign.py)
+from assign import close_database, database  # noqa: E402  (throwaway cluster, same as benchmarks/assign.py)
 
 from gisgrid.analysis.assign import assign_employers  # noqa: E402
 from gisgrid.config import Settings  # noqa: E402
@@ -105,11 +105,7 @@ def main() -> None:
         print(f"employer tiles z10–z12 ({len(times)}): median {statistics.median(times) * 1000:.1f} ms, "
               f"p95 {p95 * 1000:.1f} ms (budget ≤ 100 ms)")
     finally:
-        if cluster is not None:
-            from gisgrid.db.engine import dispose_engines
-
-            dispose_engines()
-            cluster.down()
+        close_database(cluster)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,7 @@ def employers_import(ctx: Context, path: Path, crs: str | None, encoding: str | 
         parse_crs(crs)  # refuse an unknown --crs before reading every row
     mapping = read_mapping(mapping_path) if mapping_path else None
     frame = read_register(path, encoding, mapping)
-    with session_scope(ctx.engine) as session:
+    with session_scope(ctx.engine, commit=commit) as session:
         accepted = accept_credit_codes(session, list(accept), reason, actor or current_actor()) if accept else []
         territory = load_territory(session)
         if geocoder and territory is not None:
@@ -71,8 +71,6 @@ def employers_import(ctx: Context, path: Path, crs: str | None, encoding: str | 
         loaded = load_register(session, good, path.name)
         if active_generation(session) is not None and loaded["changed_ids"]:
             loaded["assignment"] = assign_employers(session, employer_ids=loaded["changed_ids"])
-        if not commit:
-            session.rollback()
     loaded.pop("changed_ids")
     unlocated = good[good["lon"].isna()]
     unlocated_rows = [{"row": int(r), "credit_code": _text(unlocated.at[r, "credit_code"]),
@@ -172,10 +170,8 @@ def employers_place(ctx: Context, code: str, lon: float, lat: float, crs: str | 
     from gisgrid.db.engine import session_scope
     from gisgrid.employers.queries import place_employer
 
-    with session_scope(ctx.engine) as session:
+    with session_scope(ctx.engine, commit=commit) as session:
         result = place_employer(session, code, lon, lat, crs, actor)
-        if not commit:
-            session.rollback()
     result["committed"] = commit
     e = result["employer"]
     verb = "placed" if commit else "would place (dry run; add --commit)"
@@ -198,9 +194,8 @@ def employers_compare(ctx: Context, path: Path, encoding: str | None, mapping_pa
 
     mapping = read_mapping(mapping_path) if mapping_path else None
     frame = read_register(path, encoding, mapping)
-    with session_scope(ctx.engine) as session:
+    with session_scope(ctx.engine, commit=False) as session:  # reads only; placements are not kept
         result = compare_register(session, frame)
-        session.rollback()
     s = result["summary"]
     lines = [f"external list: {s['list_rows']} rows; 未纳入监管 (in the list, not in the register): "
              f"{s['not_in_register']}; in the register, not in the list: {s['not_in_list']}; "
@@ -220,10 +215,8 @@ def employers_assign(ctx: Context, generation: str | None, commit: bool):
     from gisgrid.analysis.assign import assign_employers
     from gisgrid.db.engine import session_scope
 
-    with session_scope(ctx.engine) as session:
+    with session_scope(ctx.engine, commit=commit) as session:
         report = assign_employers(session, generation)
-        if not commit:
-            session.rollback()
     report["committed"] = commit
     verb = "assigned" if commit else "would assign (dry run; add --commit)"
     return report, (f"{verb} {report['assigned']} of {report['total']} employers in generation "

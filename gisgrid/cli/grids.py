@@ -174,11 +174,9 @@ def grids_activate(ctx: Context, name: str, effective_from, commit: bool):
     from gisgrid.boundaries.generations import activate_generation
     from gisgrid.db.engine import session_scope
 
-    with session_scope(ctx.engine) as session:
+    with session_scope(ctx.engine, commit=commit) as session:
         report = activate_generation(session, name, effective_from.date() if effective_from else None)
         report["assignment"] = assign_employers(session, name)
-        if not commit:
-            session.rollback()
     report["committed"] = commit
     a = report["assignment"]
     verb = "activated" if commit else "would activate (dry run; add --commit)"
@@ -221,9 +219,9 @@ def grids_diff(ctx: Context, old: str, new: str, limit: int):
     from gisgrid.boundaries.diff import diff_generations
     from gisgrid.db.engine import session_scope
 
-    with session_scope(ctx.engine) as session:
+    # Nothing is kept: the diff assigns employers in temporary tables only.
+    with session_scope(ctx.engine, commit=False) as session:
         report = diff_generations(session, old, new, moved_limit=limit)
-        session.rollback()  # the temporary assignment tables only
     lines = [f"{old} → {new}: {len(report['added'])} added, {len(report['removed'])} removed, "
              f"{len(report['changed'])} changed, {report['unchanged']} unchanged; "
              f"{report['employers_moved']} employers would change grid"]
@@ -250,10 +248,8 @@ def grids_code(ctx: Context, generation: str | None, digits: int, commit: bool):
     from gisgrid.boundaries.codes import propose_codes
     from gisgrid.db.engine import session_scope
 
-    with session_scope(ctx.engine) as session:
+    with session_scope(ctx.engine, commit=commit) as session:
         report = propose_codes(session, generation, digits=digits, commit=commit)
-        if not commit:
-            session.rollback()
     verb = "coded" if commit else "would code (dry run; add --commit)"
     lines = [f"{verb} {len(report['proposed'])} grids of generation {report['generation']!r}; "
              "existing codes are never renumbered"]
@@ -266,10 +262,8 @@ def _edit(ctx: Context, commit: bool, run):
     """Run one edit in a transaction: committed with --commit, rolled back otherwise."""
     from gisgrid.db.engine import session_scope
 
-    with session_scope(ctx.engine) as session:
+    with session_scope(ctx.engine, commit=commit) as session:
         result = run(session)
-        if not commit:
-            session.rollback()
     result["committed"] = commit
     verb = "done" if commit else "would be done (dry run; add --commit)"
     warnings = len(result["validation"]["warnings"])

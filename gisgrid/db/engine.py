@@ -105,12 +105,16 @@ def ensure_postgis(engine: Engine) -> str:
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session that commits on success and rolls back on any error."""
+def session_scope(engine: Engine, commit: bool = True) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error.
+
+    ``commit=False`` is the dry run of commands that write: everything runs, inside
+    one transaction, and is rolled back at the end.
+    """
     session = sessionmaker(bind=engine, future=True)()
     try:
         yield session
-        session.commit()
+        session.commit() if commit else session.rollback()
     except BaseException:
         session.rollback()
         raise

@@ -52,7 +52,7 @@ def load_demo(engine: Engine, home: Path, employers: int = DEFAULT_EMPLOYERS, co
     """
     files = demo_files(home, employers)
     report: dict = {"files": {k: str(v) for k, v in files.items()}}
-    with session_scope(engine) as session:
+    with session_scope(engine, commit=commit) as session:
         gen = session.scalar(sa.select(Generation).where(Generation.name == DEMO_GENERATION))
         if gen is None or gen.status == "draft":
             levels = [(1, "city"), (2, "streets"), (3, "communities")]
@@ -74,8 +74,6 @@ def load_demo(engine: Engine, home: Path, employers: int = DEFAULT_EMPLOYERS, co
         else:
             report["assignment"] = assignment_summary(session)
         report["staff_added"] = add_demo_staff(session)
-        if not commit:
-            session.rollback()
     report["committed"] = commit
     return report
 
