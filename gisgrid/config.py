@@ -17,6 +17,12 @@ BASEMAPS = ("none", "osm", "tianditu")
 GCJ02_BASEMAPS = ("gaode", "amap", "autonavi", "baidu", "bmap", "tencent", "qq")
 DEFAULT_MAP_TILES_ABOVE = 50_000
 DEFAULT_DB_PORT = 55432
+#: DOMAIN.md: the register is refreshed at least every half year.
+DEFAULT_STALE_MONTHS = 6
+#: Integrity grade schemes: A/B/C (人社部规〔2016〕1号) or A–D (older local schemes).
+GRADE_SCHEMES = ("ABC", "ABCD")
+#: GISGRID_CSP: enforce the Content-Security-Policy, only report violations, or send none.
+CSP_MODES = ("on", "report-only", "off")
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,12 @@ class Settings:
     issuer: str = "示范市人力资源和社会保障局"
     #: Maps draw employers as vector tiles above this many, as clustered GeoJSON below.
     map_tiles_above: int = DEFAULT_MAP_TILES_ABOVE
+    #: Employers not surveyed for more than this many months are stale (过期未调查).
+    stale_months: int = DEFAULT_STALE_MONTHS
+    #: Integrity grades accepted by the register import: "ABC" or "ABCD".
+    grade_scheme: str = "ABC"
+    #: Content-Security-Policy on pages: "on", "report-only" or "off" (see gisgrid.web.csp).
+    csp: str = "on"
     extra: dict = field(default_factory=dict)
 
     @property
@@ -78,7 +90,42 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         city_name=env.get("GISGRID_CITY_NAME", "示范市"),
         issuer=env.get("GISGRID_ISSUER", "示范市人力资源和社会保障局"),
         map_tiles_above=_count("GISGRID_MAP_TILES_ABOVE", env.get("GISGRID_MAP_TILES_ABOVE")),
+        stale_months=_months(env.get("GISGRID_STALE_MONTHS")),
+        grade_scheme=_grade_scheme(env.get("GISGRID_GRADE_SCHEME")),
+        csp=_csp_mode(env.get("GISGRID_CSP")),
     )
+
+
+def _csp_mode(raw: str | None) -> str:
+    mode = (raw or "").strip().lower() or "on"
+    if mode not in CSP_MODES:
+        raise ConfigError(
+            f"GISGRID_CSP was {raw!r}; expected one of {', '.join(CSP_MODES)} "
+            f"(on enforces the Content-Security-Policy, report-only only reports violations)"
+        )
+    return mode
+
+
+def _months(raw: str | None) -> int:
+    if not raw:
+        return DEFAULT_STALE_MONTHS
+    try:
+        months = int(raw)
+    except ValueError:
+        raise ConfigError(f"GISGRID_STALE_MONTHS was {raw!r}; expected a whole number of months 1-120") from None
+    if not 1 <= months <= 120:
+        raise ConfigError(f"GISGRID_STALE_MONTHS was {months}; expected a whole number of months 1-120")
+    return months
+
+
+def _grade_scheme(raw: str | None) -> str:
+    scheme = (raw or "ABC").strip().upper().replace("/", "").replace("-", "").replace("–", "")
+    if scheme == "AD":
+        scheme = "ABCD"
+    if scheme not in GRADE_SCHEMES:
+        raise ConfigError(f"GISGRID_GRADE_SCHEME was {raw!r}; expected ABC (A/B/C, 人社部规〔2016〕1号) "
+                          f"or ABCD (A–D, older local schemes)")
+    return scheme
 
 
 def _count(name: str, raw: str | None) -> int:

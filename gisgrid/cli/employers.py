@@ -8,7 +8,8 @@ import click
 
 from gisgrid.cli.base import Context, cli, json_option
 
-STALE_HELP = "Months without a survey after which an employer is stale (DOMAIN.md: half a year)."
+STALE_HELP = ("Months without a survey after which an employer is stale "
+              "(default: GISGRID_STALE_MONTHS, else 6 — DOMAIN.md: half a year).")
 
 
 @cli.group()
@@ -45,6 +46,7 @@ def employers_import(ctx: Context, path: Path, crs: str | None, encoding: str | 
     from gisgrid.db.engine import session_scope
     from gisgrid.db.queries import active_generation
     from gisgrid.employers.queries import accept_credit_codes, accepted_codes, current_actor, load_territory
+    from gisgrid.analysis.risk import RiskRules
     from gisgrid.employers.register import load_register, read_mapping, read_register, validate_register
     from gisgrid.errors import InputError
 
@@ -67,7 +69,8 @@ def employers_import(ctx: Context, path: Path, crs: str | None, encoding: str | 
             territory.geocoder = ChainGeocoder(territory.geocoder, build_provider(geocoder, geocoder_key,
                                                                                  geocoder_url))
         good, rejected, warnings = validate_register(frame, default_crs=crs, accepted_codes=accepted_codes(session),
-                                                     territory=territory)
+                                                     territory=territory,
+                                                     rules=RiskRules(grades=ctx.settings.grade_scheme))
         loaded = load_register(session, good, path.name)
         if active_generation(session) is not None and loaded["changed_ids"]:
             loaded["assignment"] = assign_employers(session, employer_ids=loaded["changed_ids"])
@@ -105,17 +108,17 @@ def _text(value):
 
 @employers.command("show")
 @click.argument("code")
-@click.option("--stale-months", type=click.IntRange(1, 120), default=6, help=STALE_HELP)
+@click.option("--stale-months", type=click.IntRange(1, 120), help=STALE_HELP)
 @json_option
 @click.pass_obj
-def employers_show(ctx: Context, code: str, stale_months: int):
+def employers_show(ctx: Context, code: str, stale_months: int | None):
     """One employer's file (一企一档): record, grid, risk and key-supervision flags, history."""
     from gisgrid.analysis.risk import RISK_LEVELS
     from gisgrid.db.engine import session_scope
     from gisgrid.employers.queries import find_employer
 
     with session_scope(ctx.engine) as session:
-        record = find_employer(session, code, stale_months)
+        record = find_employer(session, code, stale_months or ctx.settings.stale_months)
     level = record["risk_level"]
     lines = [f"{record['name']}  {record['credit_code'] or '(无信用代码)'}"
              + ("  [信用代码校验未通过，待核实]" if record["credit_code_status"] == "check_failed" else ""),
@@ -136,16 +139,16 @@ def employers_show(ctx: Context, code: str, stale_months: int):
 @employers.command("list")
 @click.option("--grid", help="Only employers in this grid (and its sub-grids).")
 @click.option("--unassigned", is_flag=True, help="Only employers in no grid (outside, or 待定位 without location).")
-@click.option("--stale-months", type=click.IntRange(1, 120), default=6, help=STALE_HELP)
+@click.option("--stale-months", type=click.IntRange(1, 120), help=STALE_HELP)
 @json_option
 @click.pass_obj
-def employers_list(ctx: Context, grid: str | None, unassigned: bool, stale_months: int):
+def employers_list(ctx: Context, grid: str | None, unassigned: bool, stale_months: int | None):
     """List employers: credit_code, name, grid_code, risk_level, lon, lat, located_by, stale."""
     from gisgrid.db.engine import session_scope
     from gisgrid.employers.queries import list_employers
 
     with session_scope(ctx.engine) as session:
-        rows = list_employers(session, grid, unassigned, stale_months)
+        rows = list_employers(session, grid, unassigned, stale_months or ctx.settings.stale_months)
     keep = ("credit_code", "name", "grid_code", "risk_level", "lon", "lat", "located_by", "location_precision",
             "stale", "key_flags", "credit_code_status", "nearest_grid_code", "distance_m", "address")
     data = [{k: r[k] for k in keep} for r in rows]

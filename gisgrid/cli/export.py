@@ -23,16 +23,20 @@ def export() -> None:
 @click.option("--employers", is_flag=True, help="Overlay employers coloured by risk level.")
 @click.option("--atlas", is_flag=True, help="PDF only: overview page, then one page per street/town.")
 @click.option("--generation", help="Generation name (default: the active one).")
+@click.option("--colour-by", "colour_by",
+              type=click.Choice(["employers", "risk_share", "contract_rate", "insured_rate", "stale_share"]),
+              help="Fill grids by this indicator in classes (分级图) instead of adjacent colours.")
 @json_option
 @click.pass_obj
-def export_diagram_cmd(ctx: Context, output: Path, level, grid_code, paper, employers, atlas, generation):
+def export_diagram_cmd(ctx: Context, output: Path, level, grid_code, paper, employers, atlas, generation,
+                       colour_by):
     """Grid division diagram (网格划分示意图) as PNG or PDF."""
     from gisgrid.db.engine import session_scope
     from gisgrid.export.diagram import export_diagram
 
     with session_scope(ctx.engine) as session:
         report = export_diagram(session, output, level=level, grid_code=grid_code, paper=paper, employers=employers,
-                                atlas=atlas, settings=ctx.settings, generation=generation)
+                                atlas=atlas, settings=ctx.settings, generation=generation, colour_by=colour_by)
     first = report["pages"][0]
     for page in report["pages"]:
         page.pop("_key_pages", None)
@@ -58,7 +62,7 @@ def export_register_cmd(ctx: Context, output: Path, grid_code, level, split, gen
     _check_suffix(output, ".xlsx", allow_dir=split)
     with session_scope(ctx.engine) as session:
         report = export_registers(session, output, grid_code=grid_code, level=level, split=split,
-                                  generation=generation)
+                                  generation=generation, stale_months=ctx.settings.stale_months)
     where = f"{len(report['files'])} files in {output}" if split else str(output)
     return report, (f"wrote {where}: {len(report['sheets'])} level-{report['level']} grid registers, "
                     f"{report['employers']} employers")

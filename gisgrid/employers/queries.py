@@ -10,6 +10,7 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gisgrid.config import DEFAULT_STALE_MONTHS
 from gisgrid.analysis.assign import assign_employers
 from gisgrid.crs import parse_crs, points_to_storage
 from gisgrid.db.queries import active_generation
@@ -18,7 +19,7 @@ from gisgrid.employers.identifiers import is_valid_credit_code
 from gisgrid.employers.place import Territory
 from gisgrid.errors import InputError, NotFound
 
-STALE_MONTHS = 6  # DOMAIN.md: refreshed at least every half year (a setting: --stale-months)
+STALE_MONTHS = DEFAULT_STALE_MONTHS  # DOMAIN.md: half a year; GISGRID_STALE_MONTHS / --stale-months
 LOCATED_BY = ("given", "gcj02", "bd09", "gazetteer", "provider", "manual", "none")
 
 

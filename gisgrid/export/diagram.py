@@ -26,6 +26,7 @@ from typing import IO
 import geopandas as gpd
 import matplotlib
 import numpy as np
+import pandas as pd
 import pyproj
 import shapely
 from matplotlib import patheffects
@@ -47,6 +48,8 @@ from gisgrid.export.data import (
     KIND_LABELS, GenerationInfo, find_export_generation, find_grid, read_employer_points, read_grids,
 )
 from gisgrid.export.fonts import use_truetype_fonts
+from gisgrid.analysis.indicators import grid_indicators, indicator_by_key
+from gisgrid.maps.choropleth import Classes, classify_indicator
 from gisgrid.maps.colouring import colour_adjacent
 
 __all__ = ["PAPERS", "export_diagram", "render_diagram"]
@@ -122,12 +125,14 @@ class _Page:
     child_label: str = ""
     parent_label: str = ""
     info: dict = field(default_factory=dict)
+    classes: Classes | None = None     # colour by an indicator instead of by adjacency
 
 
 def export_diagram(session: Session, path: str | Path | IO[bytes], level: int | None = None,
                    grid_code: str | None = None, paper: str = "A4", employers: bool = False,
                    atlas: bool = False, settings: Settings | None = None, generation: str | None = None,
-                   fmt: str | None = None, dpi: int = PRINT_DPI, issued_on: dt.date | None = None) -> dict:
+                   fmt: str | None = None, dpi: int = PRINT_DPI, issued_on: dt.date | None = None,
+                   colour_by: str | None = None) -> dict:
     """Draw the grid division diagram (网格划分示意图) to a PNG or PDF file.
 
     Parameters
@@ -151,6 +156,11 @@ def export_diagram(session: Session, path: str | Path | IO[bytes], level: int | 
         ``city_name`` and ``issuer`` for the title and the issuing unit.
     dpi : int
         PNG resolution (300 = print).
+    colour_by : str, optional
+        An indicator of :data:`gisgrid.analysis.indicators.INDICATORS` (``employers``,
+        ``risk_share``, ``contract_rate``, ``insured_rate``, ``stale_share``): the grids
+        are filled by its classes (natural breaks over every grid of that level in the
+        city, so all pages of an atlas share one legend) and the title names it.
 
     Returns
     -------
@@ -178,8 +188,13 @@ def export_diagram(session: Session, path: str | Path | IO[bytes], level: int | 
     if not 50 <= dpi <= 1200:
         raise InputError(f"dpi was {dpi!r}; expected 50-1200")
     settings = settings or Settings(home=Path("."))
+    if colour_by is not None:
+        try:
+            indicator_by_key(colour_by)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
     gen = find_export_generation(session, generation)
-    pages = _build_pages(session, gen, settings, level, grid_code, employers, atlas)
+    pages = _build_pages(session, gen, settings, level, grid_code, employers, atlas, colour_by)
     report = render_diagram(pages, path, fmt, paper, settings, gen, dpi, issued_on or dt.date.today())
     report.update({"generation": gen.name, "seconds": round(time.perf_counter() - started, 2)})
     return report
@@ -203,7 +218,7 @@ def _level_label(frame: gpd.GeoDataFrame, level: int) -> str:
 
 
 def _build_pages(session, gen: GenerationInfo, settings: Settings, level: int | None, grid_code: str | None,
-                 employers: bool, atlas: bool) -> list[_Page]:
+                 employers: bool, atlas: bool, colour_by: str | None = None) -> list[_Page]:
     everything = read_grids(session, gen)
     if everything.empty:
         raise InputError(f"generation {gen.name!r} has no grids to draw")
@@ -221,7 +236,8 @@ def _build_pages(session, gen: GenerationInfo, settings: Settings, level: int | 
     if level not in set(everything["level"]):
         levels = sorted(set(everything["level"]))
         raise InputError(f"level was {level!r}; this generation has levels {levels}")
-    pages = [_scope_page(everything, scope, level, settings, gen, points)]
+    shading = _Shading(session, gen, settings, colour_by) if colour_by else None
+    pages = [_scope_page(everything, scope, level, settings, gen, points, shading=shading)]
     if atlas:
         streets = everything[everything["level"] == 2]
         if scope is not None:
@@ -229,8 +245,24 @@ def _build_pages(session, gen: GenerationInfo, settings: Settings, level: int | 
         for street in streets.itertuples():
             child_level = 3 if (everything["level"] == 3).any() else 2
             pages.append(_scope_page(everything, {"code": street.code, "name": street.name, "level": 2},
-                                     child_level, settings, gen, points, context=True))
+                                     child_level, settings, gen, points, context=True, shading=shading))
     return pages
+
+
+class _Shading:
+    """Indicator values and classes per level, computed once for all pages."""
+
+    def __init__(self, session, gen: GenerationInfo, settings: Settings, key: str):
+        self.session, self.gen, self.settings = session, gen, settings
+        self.indicator = indicator_by_key(key)
+        self._levels: dict[int, tuple[pd.Series, Classes]] = {}
+
+    def for_level(self, level: int) -> tuple[pd.Series, Classes]:
+        if level not in self._levels:
+            values = grid_indicators(self.session, self.gen.id, level,
+                                     stale_months=self.settings.stale_months)[self.indicator.key]
+            self._levels[level] = (values, classify_indicator(values, self.indicator))
+        return self._levels[level]
 
 
 def _descendant_codes(frame: gpd.GeoDataFrame, code: str) -> set[str]:
@@ -242,7 +274,7 @@ def _descendant_codes(frame: gpd.GeoDataFrame, code: str) -> set[str]:
 
 
 def _scope_page(everything: gpd.GeoDataFrame, scope: dict | None, level: int, settings: Settings,
-                gen: GenerationInfo, points, context: bool = False) -> _Page:
+                gen: GenerationInfo, points, context: bool = False, shading: _Shading | None = None) -> _Page:
     if scope is not None:
         inside = _descendant_codes(everything, scope["code"]) | {scope["code"]}
         frame = everything[everything["code"].isin(inside)]
@@ -256,13 +288,19 @@ def _scope_page(everything: gpd.GeoDataFrame, scope: dict | None, level: int, se
     grids = frame[frame["level"] == level].copy()
     if grids.empty:  # a grid with no children: draw the grid itself
         grids = frame[frame["code"] == scope["code"]].copy() if scope else frame[frame["level"] == level].copy()
-    grids["colour"] = colour_adjacent(grids).values
+    classes = None
+    if shading is not None:
+        values, classes = shading.for_level(int(grids["level"].iloc[0]))
+        grids["colour"] = [classes.colour_of(float(values.get(code, np.nan))) for code in grids["code"]]
+    else:
+        grids["colour"] = colour_adjacent(grids).values
     children = frame.loc[frame["level"] == level + 1].geometry
     parents = frame.loc[(frame["level"] < level) & (frame["level"] >= max(level - 1, outline["level"].min()))]
     level_label = _level_label(grids, level)
     title_place = settings.city_name if scope is None else (
         scope["name"] if scope["name"].startswith(settings.city_name) else settings.city_name + scope["name"])
-    title = f"{title_place}劳动保障监察网格划分示意图"
+    title = f"{title_place}劳动保障监察网格划分示意图" if classes is None else \
+        f"{title_place}劳动保障监察网格{classes.indicator.label}分级图"
     code_note = f"（{scope['code']}）" if scope else ""
     subtitle = (f"{place}{code_note} · {level_label}网格（第{level}级）共 {len(grids)} 个 · "
                 f"网格版本：{gen.name}")
@@ -271,6 +309,7 @@ def _scope_page(everything: gpd.GeoDataFrame, scope: dict | None, level: int, se
                  parents=parents.geometry if len(parents) else outline.geometry,
                  child_label=_level_label(frame[frame["level"] == level + 1], level + 1) if len(children) else "",
                  parent_label=_level_label(parents, level - 1) if len(parents) else "")
+    page.classes = classes
     if context:
         others = everything[(everything["level"] == scope["level"]) & (everything["code"] != scope["code"])]
         page.context = others
@@ -654,7 +693,18 @@ def _draw_panel(pax, page: _Page, layout: _Layout, numbered, crowded, risk_count
         pax.add_patch(Rectangle((x0, yc - swatch_h / 2), swatch_w, swatch_h, facecolor="none", edgecolor=GRID_EDGE,
                                 linewidth=0.7))
 
-    item(fills, f"{page.level_label}网格（相邻异色）")
+    if page.classes is not None:
+        pax.text(x, y - line / 2, f"{page.level_label}网格：{page.classes.indicator.label}", fontsize=pt,
+                 va="center", ha="left", color=INK, fontweight="bold")
+        y -= line
+        # Classes are the city's (one legend for every page); counts are this page's grids.
+        for colour, label, _ in page.classes.legend_rows():
+            count = int((page.grids["colour"] == colour).sum())
+            item(lambda x0, yc, c=colour: pax.add_patch(Rectangle(
+                (x0, yc - swatch_h / 2), swatch_w, swatch_h, facecolor=c, edgecolor=GRID_EDGE, linewidth=0.5)),
+                f"{label}（{count} 个）")
+    else:
+        item(fills, f"{page.level_label}网格（相邻异色）")
     if page.parents is not None:
         item(lambda x0, yc: pax.plot([x0, x0 + swatch_w], [yc, yc], color=INK, linewidth=1.6),
              f"{page.parent_label or '上级'}界线")

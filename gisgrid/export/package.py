@@ -84,7 +84,8 @@ def export_package(session: Session, path: str | Path | IO[bytes], level: int = 
         export_diagram(session, work / names[0], level=level, **common)
         export_diagram(session, work / names[1], level=level, **common)
         export_diagram(session, work / names[2], level=level, atlas=True, **common)
-        export_registers(session, work / names[3], generation=gen.name, today=today)
+        export_registers(session, work / names[3], generation=gen.name, today=today,
+                         stale_months=settings.stale_months)
         export_roster(session, work / names[4], generation=gen.name, today=today)
         summarise_grids(session, gen.name, today).to_excel(work / names[5], index=False, sheet_name="网格统计")
         data_files = write_grid_data(read_grids(session, gen), work / "07_网格数据")

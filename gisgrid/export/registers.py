@@ -18,6 +18,7 @@ import pandas as pd
 import xlsxwriter
 from sqlalchemy.orm import Session
 
+from gisgrid.config import DEFAULT_STALE_MONTHS
 from gisgrid.analysis.risk import RISK_LEVELS
 from gisgrid.errors import InputError
 from gisgrid.export.data import (
@@ -54,11 +55,10 @@ REGISTER_COLUMNS = [
     ("纬度", "lat", 10, "float"),
 ]
 HEADER_ROW = 5  # rows 0-4 carry the grid heading
-STALE_DAYS = 183  # data is refreshed at least every half year (DOMAIN.md)
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 
 
-def register_flags(frame: pd.DataFrame, today: dt.date) -> pd.Series:
+def register_flags(frame: pd.DataFrame, today: dt.date, stale_months: int = DEFAULT_STALE_MONTHS) -> pd.Series:
     """Flags a person should see beside each employer (Chinese, ``；``-separated).
 
     Examples
@@ -68,10 +68,10 @@ def register_flags(frame: pd.DataFrame, today: dt.date) -> pd.Series:
     ['重点监管；超过半年未调查', '超过半年未调查；未定位']
     """
     surveyed = pd.to_datetime(frame.get("surveyed_on"), errors="coerce")
-    stale = surveyed.isna() | ((pd.Timestamp(today) - surveyed).dt.days > STALE_DAYS)
+    stale = surveyed.isna() | (surveyed < pd.Timestamp(today) - pd.DateOffset(months=stale_months))
     parts = [
         (frame["risk_level"].fillna(0).astype(int) >= 3, "重点监管"),
-        (stale, "超过半年未调查"),
+        (stale, "超过半年未调查" if stale_months == 6 else f"超过{stale_months}个月未调查"),
         (frame.get("lon", pd.Series(index=frame.index, dtype=float)).isna(), "未定位"),
     ]
     flags = pd.Series([[] for _ in range(len(frame))], index=frame.index, dtype=object)
@@ -83,7 +83,7 @@ def register_flags(frame: pd.DataFrame, today: dt.date) -> pd.Series:
 
 def export_registers(session: Session, path: str | Path | IO[bytes], grid_code: str | None = None,
                      level: int | None = None, split: bool = False, generation: str | None = None,
-                     today: dt.date | None = None) -> dict:
+                     today: dt.date | None = None, stale_months: int = DEFAULT_STALE_MONTHS) -> dict:
     """Write the employer register of every grid of ``level`` (inside ``grid_code``).
 
     Parameters
@@ -130,9 +130,9 @@ def export_registers(session: Session, path: str | Path | IO[bytes], grid_code: 
     employers = read_employers(session, gen, grid_code)
     employers = _attach_register_grid(session, gen, employers, grids)
     employers["risk_label"] = employers["risk_level"].map(lambda v: RISK_LEVELS.get(int(v), ("",))[0])
-    employers["flags"] = register_flags(employers, today)
+    employers["flags"] = register_flags(employers, today, stale_months)
     staff = read_staff(session, gen, grid_code, on=today)
-    meta = {"generation": gen.name, "today": today}
+    meta = {"generation": gen.name, "today": today, "stale_months": stale_months}
     sheets, files = [], []
     if split:
         if not isinstance(path, (str, Path)):
@@ -231,7 +231,7 @@ def _write_outside_sheet(book, outside: pd.DataFrame, meta: dict) -> None:
                       fmt["meta"])
     outside = outside.copy()
     outside["risk_label"] = outside["risk_level"].map(lambda v: RISK_LEVELS.get(int(v), ("",))[0])
-    outside["flags"] = register_flags(outside, meta["today"])
+    outside["flags"] = register_flags(outside, meta["today"], meta["stale_months"])
     for col, (head, _, width, _) in enumerate(columns):
         sheet.write(HEADER_ROW, col, head, fmt["head"])
         sheet.set_column(col, col, width)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import html
 import json
+from collections import Counter
+from dataclasses import dataclass
 from urllib.parse import quote
 
 import folium
@@ -22,16 +24,49 @@ from folium.template import Template
 
 from gisgrid.analysis.risk import RISK_LEVELS
 from gisgrid.maps.assets import localize_assets
+from gisgrid.maps.choropleth import Classes
 from gisgrid.maps.colouring import colour_adjacent
 from gisgrid.maps.crs import pick_gauss_kruger_crs
 from gisgrid.labels import KIND_LABELS
 
-__all__ = ["BASEMAPS", "KIND_LABELS", "RISK_LEVELS", "build_grid_map"]
+__all__ = ["BASEMAPS", "KIND_LABELS", "RISK_LEVELS", "ColourBy", "MapSelector", "build_grid_map"]
 
 _UNRATED = ("未评级", "#78909c")
 
 
 BASEMAPS = ("none", "osm", "tianditu")
+
+
+@dataclass(frozen=True)
+class ColourBy:
+    """Fill one level of grids by an indicator instead of by adjacency.
+
+    ``values`` maps grid code to the indicator value (NaN = no data); ``classes`` are
+    :func:`gisgrid.maps.choropleth.classify_indicator` of those values; ``target`` is
+    "areas" (the street/town fill) or "units" (community/village grids filled, the
+    street/town grids then drawn as outlines only).
+    """
+
+    classes: Classes
+    values: dict[str, float]
+    target: str = "areas"
+    level_label: str = "街道/乡镇"
+
+    def __post_init__(self) -> None:
+        if self.target not in ("areas", "units"):
+            raise ValueError(f"target was {self.target!r}; expected 'areas' or 'units'")
+
+
+@dataclass(frozen=True)
+class MapSelector:
+    """A small form on the map that reloads the page with other query parameters.
+
+    Each field is ``(parameter, label, [(value, option label), …], selected value)``;
+    ``keep`` are other parameters the page carries along (e.g. the generation).
+    """
+
+    fields: tuple[tuple[str, str, tuple[tuple[str, str], ...], str], ...]
+    keep: tuple[tuple[str, str], ...] = ()
 
 _FONT_STACK = '"Noto Sans CJK SC", "Microsoft YaHei", sans-serif'
 _MIN_ZOOM, _MAX_ZOOM = 4, 18
@@ -46,9 +81,13 @@ _OUTLINE_COLOUR = "#37474f"
 # toggled off and on again (re-added layers otherwise land on top of everything).
 _PANES = (
     ("gg-units", 410, True),
+    ("gg-outlines", 415, False),
     ("gg-focus", 420, False),
-    ("gg-labels", 450, False),
+    ("gg-problems", 430, True),
     ("gg-employers", 610, True),
+    # Labels above the employers: at high density points would hide every grid name;
+    # the labels let clicks through to the points below.
+    ("gg-labels", 620, False),
 )
 
 
@@ -65,6 +104,12 @@ def build_grid_map(
     static_url: str = "/static/vendor",
     basemap: str = "none",
     tianditu_key: str | None = None,
+    colour_by: ColourBy | None = None,
+    selector: MapSelector | None = None,
+    problems_url: str | None = None,
+    employer_page_url: str | None = None,
+    highlight: tuple[float, float, str] | None = None,
+    place_url: str | None = None,
 ) -> folium.Map:
     """Build the interactive grid map.
 
@@ -108,6 +153,25 @@ def build_grid_map(
         "none" (default, works offline) draws on a plain light background.
     tianditu_key : str, optional
         Tianditu ``tk`` key; required when `basemap` is "tianditu".
+    colour_by : ColourBy, optional
+        Colour the street/town or community/village grids by an indicator (a classed
+        choropleth with its classes in the legend) instead of by adjacency.
+    selector : MapSelector, optional
+        A form on the map to reload the page with another indicator or level.
+    problems_url : str, optional
+        URL of a boundary validation report as GeoJSON
+        (:func:`gisgrid.boundaries.validate.report_geojson`), fetched by the browser
+        into a "边界问题" layer: problem areas hatched, points marked, errors red,
+        warnings orange, with the message on hover.  The legend says how many.
+    employer_page_url : str, optional
+        URL of an employer's page with ``{key}`` where its credit code (or, without
+        one, its id) goes: employer popups then link to it (查看一企一档).
+    highlight : (lat, lon, label), optional
+        One place to mark prominently (the employer a page is about), labelled.
+    place_url : str, optional
+        URL of an employer's placement API (``POST {"lon", "lat", "crs", "actor"}``):
+        a "在地图上标注位置" button lets a person click the spot, confirm with their name,
+        and the page reloads with the employer placed and assigned.
 
     Returns
     -------
@@ -141,24 +205,41 @@ def build_grid_map(
     for name, z_index, pointer_events in _PANES:
         folium.map.CustomPane(name, z_index=z_index, pointer_events=pointer_events).add_to(fmap)
 
-    _add_areas(fmap, drawn)
+    if colour_by is not None and colour_by.target == "units" and units is None:
+        raise ValueError("colour_by targets 'units' but no units were given")
+    _add_areas(fmap, drawn, colour_by if colour_by is not None and colour_by.target == "areas" else None,
+               outline_only=colour_by is not None and colour_by.target == "units")
     if units is not None:
-        _add_units(fmap, units)
+        _add_units(fmap, units, colour_by if colour_by is not None and colour_by.target == "units" else None)
     if focus is not None:
         _add_focus(fmap, focus)
+    if problems_url:
+        _ProblemLayer(problems_url).add_to(fmap)
     _GridLabels(drawn, units).add_to(fmap)
     use_tiles = bool(employer_tiles_url) and (
         not employers_url or (employer_count is not None and employer_count > tiles_above)
     )
+    # Over a choropleth the employer points hide the colours people came to read: the
+    # layer starts switched off there (one click in the layer switcher brings it back).
+    show_employers = colour_by is None
     if use_tiles:
-        _EmployerTiles(employer_tiles_url).add_to(fmap)
+        _EmployerTiles(employer_tiles_url, show=show_employers, page_url=employer_page_url).add_to(fmap)
     elif employers_url:
-        _add_employers(fmap, employers_url)
+        _add_employers(fmap, employers_url, show=show_employers, page_url=employer_page_url)
+    if highlight is not None:
+        _Highlight(*highlight).add_to(fmap)
+    if place_url:
+        _PlaceControl(place_url).add_to(fmap)
     _MapChrome(
         title,
         show_risk=bool(employers_url or employer_tiles_url),
         tiles=use_tiles,
         plain_background=basemap == "none",
+        colour_by=colour_by,
+        coloured_codes=(drawn if colour_by is None or colour_by.target == "areas" else units)["code"]
+        .astype(str).tolist() if colour_by is not None else None,
+        selector=selector,
+        problems=bool(problems_url),
     ).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     localize_assets(fmap, static_url)
@@ -290,9 +371,13 @@ def _basemap_layers(basemap: str, tianditu_key: str | None) -> list[folium.TileL
     return []
 
 
-def _add_areas(fmap: folium.Map, areas: gpd.GeoDataFrame) -> None:
+def _add_areas(fmap: folium.Map, areas: gpd.GeoDataFrame, colour_by: ColourBy | None = None, *,
+               outline_only: bool = False) -> None:
     codes = areas["code"].astype(str).tolist()
-    colours = dict(zip(codes, colour_adjacent(areas)))
+    if colour_by is not None:
+        colours = {code: colour_by.classes.colour_of(colour_by.values.get(code, np.nan)) for code in codes}
+    else:
+        colours = dict(zip(codes, colour_adjacent(areas)))
     # Tooltips insert property values as HTML: escape them here.
     properties = [
         {
@@ -302,44 +387,75 @@ def _add_areas(fmap: folium.Map, areas: gpd.GeoDataFrame) -> None:
         }
         for code, name, kind in zip(codes, areas["name"], areas["kind"])
     ]
+    fields, aliases = ["code", "name", "kind"], ["网格编码", "网格名称", "类型"]
+    if colour_by is not None:
+        for code, props in zip(codes, properties):
+            props["value"] = colour_by.classes.format_value(colour_by.values.get(code, np.nan))
+        fields.append("value")
+        aliases.append(html.escape(colour_by.classes.indicator.label))
 
     def style(feature):
+        if outline_only:
+            # The community/village grids carry the colours: streets/towns as strong outlines.
+            return {"fillOpacity": 0.0, "color": "#263238", "weight": 2.6, "opacity": 0.95}
         return {
             "fillColor": colours[feature["id"]],
-            "fillOpacity": 0.55,
+            "fillOpacity": 0.55 if colour_by is None else 0.8,
             "color": _OUTLINE_COLOUR,
             "weight": 1.5,
             "opacity": 0.9,
         }
 
     collection = _feature_collection(areas, codes, properties)
+    name = "街道/乡镇网格"
+    if colour_by is not None:
+        name += f"（{colour_by.classes.indicator.label}）"
+    if outline_only:
+        # Above the filled community/village grids, and letting their tooltips through.
+        folium.GeoJson(collection, name=name, style_function=style, interactive=False,
+                       pane="gg-outlines").add_to(fmap)
+        return
     folium.GeoJson(
         collection,
-        name="街道/乡镇网格",
+        name=name,
         style_function=style,
         highlight_function=lambda _: {"weight": 3, "fillOpacity": 0.7},
-        tooltip=_tooltip(
-            collection, fields=["code", "name", "kind"], aliases=["网格编码", "网格名称", "类型"]
-        ),
+        tooltip=_tooltip(collection, fields=fields, aliases=aliases),
     ).add_to(fmap)
 
 
-def _add_units(fmap: folium.Map, units: gpd.GeoDataFrame) -> None:
+def _add_units(fmap: folium.Map, units: gpd.GeoDataFrame, colour_by: ColourBy | None = None) -> None:
     codes = units["code"].astype(str).tolist()
     labels = [{"label": html.escape(f"{code} {name}")} for code, name in zip(codes, units["name"])]
-    collection = _feature_collection(units, codes, labels)
-    folium.GeoJson(
-        collection,
-        name="社区/村网格",
+    if colour_by is None:
         # A transparent fill (not fill: false) so the tooltip answers anywhere inside.
-        style_function=lambda _: {
+        style = lambda _: {  # noqa: E731
             "color": "#546e7a",
             "weight": 0.8,
             "opacity": 0.9,
             "dashArray": "4 3",
             "fillOpacity": 0.0,
-        },
-        tooltip=_tooltip(collection, fields=["label"], labels=False),
+        }
+        fields, name = ["label"], "社区/村网格"
+    else:
+        colours = {code: colour_by.classes.colour_of(colour_by.values.get(code, np.nan)) for code in codes}
+        for code, props in zip(codes, labels):
+            props["label"] += "：" + html.escape(
+                f"{colour_by.classes.indicator.label} {colour_by.classes.format_value(colour_by.values.get(code, np.nan))}")
+        style = lambda feature: {  # noqa: E731
+            "fillColor": colours[feature["id"]],
+            "fillOpacity": 0.8,
+            "color": "#ffffff",
+            "weight": 0.8,
+            "opacity": 0.9,
+        }
+        fields, name = ["label"], f"社区/村网格（{colour_by.classes.indicator.label}）"
+    collection = _feature_collection(units, codes, labels)
+    folium.GeoJson(
+        collection,
+        name=name,
+        style_function=style,
+        tooltip=_tooltip(collection, fields=fields, labels=False),
         pane="gg-units",
     ).add_to(fmap)
 
@@ -360,13 +476,14 @@ def _add_focus(fmap: folium.Map, focus: gpd.GeoDataFrame) -> None:
     ).add_to(fmap)
 
 
-def _add_employers(fmap: folium.Map, employers_url: str) -> None:
+def _add_employers(fmap: folium.Map, employers_url: str, *, show: bool = True, page_url: str | None = None) -> None:
     cluster = folium.plugins.MarkerCluster(
         name="用人单位（按风险）",
+        show=show,
         icon_create_function=_cluster_icon_js(),
         options={"chunkedLoading": True, "showCoverageOnHover": False, "maxClusterRadius": 50},
     ).add_to(fmap)
-    _EmployerLoader(cluster, employers_url).add_to(fmap)
+    _EmployerLoader(cluster, employers_url, page_url).add_to(fmap)
 
 
 # -- custom elements ------------------------------------------------------------------------
@@ -629,13 +746,25 @@ def _label_rows(gdf: gpd.GeoDataFrame, *, minor: bool) -> list[list]:
     ]
 
 
+# The popup's link to the employer's own page (一企一档): by credit code, or by id for an
+# employer without one.
+_PAGE_LINK_JS = """
+            function pageLink(p) {
+                var key = p.credit_code || (p.id != null ? String(p.id) : "");
+                if (!pageUrl || !key) { return ""; }
+                return '<div class="gg-popup-link"><a href="' + esc(pageUrl.replace("{key}", encodeURIComponent(key)))
+                    + '">查看一企一档 ›</a></div>';
+            }
+"""
+
+
 class _EmployerLoader(folium.MacroElement):
     """Fetch employers as GeoJSON in the browser and add them to the cluster layer."""
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        (function (map, cluster, url, levels) {
+        (function (map, cluster, url, levels, pageUrl) {
             function esc(value) {
                 return String(value == null ? "" : value).replace(/[&<>"']/g, function (c) {
                     return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
@@ -653,8 +782,9 @@ class _EmployerLoader(folium.MacroElement):
                     + '<tr><th>统一社会信用代码</th><td>' + esc(p.credit_code) + '</td></tr>'
                     + '<tr><th>网格</th><td>' + esc(p.grid_code) + ' ' + esc(p.grid_name) + '</td></tr>'
                     + '<tr><th>风险等级</th><td><span class="gg-swatch" style="background:'
-                    + risk.colour + '"></span>' + esc(risk.label) + '</td></tr></table>';
+                    + risk.colour + '"></span>' + esc(risk.label) + '</td></tr></table>' + pageLink(p);
             }
+            __PAGE_LINK__
             function notify(text) {
                 var box = L.control({position: "topright"});
                 box.onAdd = function () {
@@ -696,18 +826,19 @@ class _EmployerLoader(folium.MacroElement):
                     notify("用人单位数据加载失败，请刷新页面重试。");
                 });
         })({{ this.map.get_name() }}, {{ this.cluster.get_name() }}, {{ this.url_json }},
-           {{ this.levels_json }});
+           {{ this.levels_json }}, {{ this.page_url_json }});
         {% endmacro %}
-        """
+        """.replace("__PAGE_LINK__", _PAGE_LINK_JS)
     )
 
-    def __init__(self, cluster: folium.plugins.MarkerCluster, url: str):
+    def __init__(self, cluster: folium.plugins.MarkerCluster, url: str, page_url: str | None = None):
         super().__init__()
         self._name = "EmployerLoader"
         self.cluster = cluster
         self.map = cluster._parent
         self.url_json = _js_json(url)
         self.levels_json = _risk_levels_json()
+        self.page_url_json = _js_json(page_url)
 
 
 # Leaflet.VectorGrid 1.3.0 calls L.DomEvent.fakeStop on click, which Leaflet 1.8 removed:
@@ -731,7 +862,7 @@ if (L.Canvas.Tile && !L.Canvas.Tile.prototype._ggPatched) {
 """
 
 
-class _EmployerTiles(JSCSSMixin, folium.MacroElement):
+class _EmployerTiles(JSCSSMixin, folium.map.Layer):
     """Employers as vector tiles (Leaflet.VectorGrid, canvas), for large sets.
 
     Raw tiles (zoom ≥ 13) hold one point per employer, coloured by risk level, with the
@@ -749,7 +880,7 @@ class _EmployerTiles(JSCSSMixin, folium.MacroElement):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        (function (map, url, levels) {
+        (function (map, url, levels, pageUrl) {
             __SHIM__
             function esc(value) {
                 return String(value == null ? "" : value).replace(/[&<>"']/g, function (c) {
@@ -792,8 +923,9 @@ class _EmployerTiles(JSCSSMixin, folium.MacroElement):
                     + '<tr><th>统一社会信用代码</th><td>' + esc(p.credit_code) + '</td></tr>'
                     + '<tr><th>网格</th><td>' + esc(p.grid_code) + ' ' + esc(p.grid_name) + '</td></tr>'
                     + '<tr><th>风险等级</th><td><span class="gg-swatch" style="background:'
-                    + k.colour + '"></span>' + esc(k.label) + '</td></tr></table>';
+                    + k.colour + '"></span>' + esc(k.label) + '</td></tr></table>' + pageLink(p);
             }
+            __PAGE_LINK__
             var layer = L.vectorGrid.protobuf(url, {
                 rendererFactory: L.canvas.tile,
                 interactive: true,
@@ -808,18 +940,206 @@ class _EmployerTiles(JSCSSMixin, folium.MacroElement):
                 L.popup({maxWidth: 360}).setLatLng(at)
                     .setContent(popupHtml(e.layer.properties || {})).openOn(map);
             });
+            {%- if this.show %}
             layer.addTo(map);
+            {%- endif %}
             window.{{ this.get_name() }} = layer;
-        })({{ this._parent.get_name() }}, {{ this.url_json }}, {{ this.levels_json }});
+        })({{ this._parent.get_name() }}, {{ this.url_json }}, {{ this.levels_json }}, {{ this.page_url_json }});
         {% endmacro %}
-        """.replace("__SHIM__", _FAKESTOP_SHIM)
+        """.replace("__SHIM__", _FAKESTOP_SHIM).replace("__PAGE_LINK__", _PAGE_LINK_JS)
+    )
+
+    def __init__(self, url: str, *, show: bool = True, page_url: str | None = None):
+        # A Layer, so the layer switcher lists it (the switcher finds the global
+        # variable named get_name() that the script defines).
+        super().__init__(name="用人单位（按风险）", overlay=True, control=True, show=show)
+        self._name = "EmployerTiles"
+        self.url_json = _js_json(url)
+        self.levels_json = _risk_levels_json()
+        self.page_url_json = _js_json(page_url)
+
+
+class _ProblemLayer(folium.map.Layer):
+    """Boundary validation problems, fetched as GeoJSON by the browser.
+
+    Problem areas (gaps, overlaps, slivers) are hatched over the grids, point problems
+    are ringed markers; errors red, warnings orange; the message shows on hover.  The
+    legend row (``<id>_problems`` in _MapChrome) gets the count once the report is in:
+    validating a large city takes seconds, so the page does not wait for it.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.featureGroup();
+        (function (map, group, url) {
+            var COLOURS = {error: "#d50000", warning: "#ff6d00"};
+            function note(text, level) {
+                var row = document.querySelector(".gg-problems-note");
+                if (!row) { return; }
+                row.textContent = text;
+                row.className = "gg-problems-note gg-problems-" + level;
+            }
+            function colourOf(f) { return COLOURS[(f.properties || {}).severity] || COLOURS.error; }
+            var layer = L.geoJSON(null, {
+                pane: "gg-problems",
+                style: function (f) {
+                    return {color: colourOf(f), weight: 2.5, opacity: 1, fillColor: colourOf(f),
+                            fillOpacity: 0.45, dashArray: "6 3"};
+                },
+                pointToLayer: function (f, latlng) {
+                    return L.circleMarker(latlng, {pane: "gg-problems", radius: 9, color: colourOf(f),
+                                                   weight: 3, fillColor: "#ffffff", fillOpacity: 0.9});
+                },
+                onEachFeature: function (f, l) {
+                    var p = f.properties || {};
+                    var box = document.createElement("div");
+                    box.className = "gg-problem-tip";
+                    var head = document.createElement("b");
+                    head.textContent = (p.severity === "warning" ? "警告" : "错误") + "："
+                        + (p.codes || []).join("、");
+                    var body = document.createElement("div");
+                    body.textContent = p.message || p.kind || "";
+                    box.appendChild(head);
+                    box.appendChild(body);
+                    l.bindTooltip(box, {sticky: true});
+                }
+            }).addTo(group);
+            fetch(url, {credentials: "same-origin", headers: {"Accept": "application/geo+json"}})
+                .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); })
+                .then(function (collection) {
+                    var features = (collection.features || []).filter(function (f) { return f.geometry; });
+                    layer.addData(features);
+                    var errors = features.filter(function (f) { return f.properties.severity !== "warning"; });
+                    if (!features.length) { note("边界检查：未发现问题", "ok"); }
+                    else {
+                        note("边界问题 " + features.length + " 处（错误 " + errors.length + "，警告 "
+                             + (features.length - errors.length) + "）", errors.length ? "error" : "warning");
+                    }
+                })
+                .catch(function (error) {
+                    console.error("gisgrid: boundary problems", url, error);
+                    note("边界检查结果加载失败", "error");
+                });
+        })({{ this._parent.get_name() }}, {{ this.get_name() }}, {{ this.url_json }});
+        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, url: str):
+        super().__init__(name="边界问题", overlay=True, control=True, show=True)
+        self._name = "ProblemLayer"
+        self.url_json = _js_json(url)
+
+
+class _Highlight(folium.MacroElement):
+    """One place marked prominently: a blue ring above everything, its label beside it."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function (map, at, label) {
+            map.createPane("gg-highlight").style.zIndex = 640;
+            L.circleMarker(at, {pane: "gg-highlight", radius: 11, color: "#0d47a1", weight: 4,
+                                fillColor: "#ffffff", fillOpacity: 0.35, interactive: false}).addTo(map);
+            L.circleMarker(at, {pane: "gg-highlight", radius: 3, color: "#0d47a1", weight: 1,
+                                fillColor: "#0d47a1", fillOpacity: 1}).addTo(map)
+                .bindTooltip(label, {permanent: true, direction: "right", offset: [12, 0],
+                                     className: "gg-highlight-label"});
+        })({{ this._parent.get_name() }}, {{ this.at_json }}, {{ this.label_json }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, lat: float, lon: float, label: str):
+        super().__init__()
+        self._name = "Highlight"
+        self.at_json = _js_json([round(float(lat), 7), round(float(lon), 7)])
+        # bindTooltip with a string inserts HTML: escape it.
+        self.label_json = _js_json(html.escape(label))
+
+
+class _PlaceControl(folium.MacroElement):
+    """Manual placement (人工标注): click the map, confirm with a name, POST, reload.
+
+    Built from DOM nodes with listeners, never markup with handlers, so it runs under the
+    app's Content-Security-Policy; the point is sent as CGCS2000 lon/lat, as drawn.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function (map, url) {
+            var active = false, marker = null;
+            var control = L.control({position: "topleft"});
+            control.onAdd = function () {
+                var box = L.DomUtil.create("div", "gg-place leaflet-bar");
+                var button = L.DomUtil.create("button", "gg-place-button", box);
+                button.type = "button";
+                button.textContent = "在地图上标注位置";
+                L.DomEvent.disableClickPropagation(box);
+                button.addEventListener("click", function () {
+                    active = !active;
+                    button.classList.toggle("gg-place-active", active);
+                    button.textContent = active ? "请在地图上点击单位位置（再点此取消）" : "在地图上标注位置";
+                    map.getContainer().style.cursor = active ? "crosshair" : "";
+                });
+                return box;
+            };
+            control.addTo(map);
+            function form(latlng) {
+                var box = document.createElement("div");
+                box.className = "gg-place-form";
+                var where = document.createElement("div");
+                where.textContent = "经度 " + latlng.lng.toFixed(6) + "，纬度 " + latlng.lat.toFixed(6) + "（CGCS2000）";
+                var label = document.createElement("label");
+                label.textContent = "标注人 ";
+                var actor = document.createElement("input");
+                actor.type = "text"; actor.maxLength = 100; actor.required = true;
+                actor.value = window.localStorage ? (localStorage.getItem("gg-actor") || "") : "";
+                label.appendChild(actor);
+                var ok = document.createElement("button");
+                ok.type = "button"; ok.textContent = "确认标注";
+                var message = document.createElement("div");
+                message.className = "gg-place-message";
+                ok.addEventListener("click", function () {
+                    var name = actor.value.trim();
+                    if (!name) { message.textContent = "请填写标注人姓名"; actor.focus(); return; }
+                    if (window.localStorage) { localStorage.setItem("gg-actor", name); }
+                    ok.disabled = true;
+                    message.textContent = "正在保存…";
+                    fetch(url, {method: "POST", credentials: "same-origin",
+                                headers: {"Content-Type": "application/json", "Accept": "application/json"},
+                                body: JSON.stringify({lon: latlng.lng, lat: latlng.lat, crs: "CGCS2000", actor: name})})
+                        .then(function (r) {
+                            return r.json().then(function (body) {
+                                if (!r.ok) { throw new Error(body.message || ("HTTP " + r.status)); }
+                                return body;
+                            });
+                        })
+                        .then(function () { message.textContent = "已保存，正在刷新…"; window.location.reload(); })
+                        .catch(function (error) { ok.disabled = false; message.textContent = "保存失败：" + error.message; });
+                });
+                box.appendChild(where); box.appendChild(label); box.appendChild(ok); box.appendChild(message);
+                return box;
+            }
+            map.on("click", function (e) {
+                if (!active) { return; }
+                if (marker) { map.removeLayer(marker); }
+                marker = L.circleMarker(e.latlng, {radius: 8, color: "#c62828", weight: 3, fillColor: "#fff",
+                                                   fillOpacity: 0.6}).addTo(map);
+                L.popup({maxWidth: 320, closeOnClick: false}).setLatLng(e.latlng).setContent(form(e.latlng)).openOn(map);
+            });
+        })({{ this._parent.get_name() }}, {{ this.url_json }});
+        {% endmacro %}
+        """
     )
 
     def __init__(self, url: str):
         super().__init__()
-        self._name = "EmployerTiles"
+        self._name = "PlaceControl"
         self.url_json = _js_json(url)
-        self.levels_json = _risk_levels_json()
 
 
 class _MapChrome(folium.MacroElement):
@@ -848,10 +1168,41 @@ class _MapChrome(folium.MacroElement):
             <div class="gg-legend-note">圆环中心数字为用人单位数</div>
             {%- endif %}
             {%- endif %}
+            {%- if this.classes %}
+            <div class="gg-legend-sub">{{ this.classes_title }}</div>
+            {%- for colour, label, grids in this.classes %}
+            <div class="gg-legend-row"><span class="gg-box" style="background:{{ colour }}"></span>{{ label }}<span class="gg-legend-count">{{ grids }} 个</span></div>
+            {%- endfor %}
+            <div class="gg-legend-note gg-legend-note-wide">{{ this.classes_note }}</div>
+            {%- if this.colour_target == "units" %}
+            <div class="gg-legend-row"><span class="gg-line gg-line-strong"></span>街道/乡镇网格边界</div>
+            {%- else %}
+            <div class="gg-legend-row"><span class="gg-line"></span>社区/村网格边界</div>
+            {%- endif %}
+            {%- else %}
             <div class="gg-legend-sub">网格</div>
             <div class="gg-legend-row"><span class="gg-fill"></span>街道/乡镇网格（相邻异色）</div>
             <div class="gg-legend-row"><span class="gg-line"></span>社区/村网格边界</div>
+            {%- endif %}
+            {%- if this.problems %}
+            <div class="gg-legend-row"><span class="gg-problem-key"></span><span class="gg-problems-note">边界检查中…</span></div>
+            {%- endif %}
         </div>
+        {%- if this.selector %}
+        <form id="{{ this.get_name() }}_selector" class="gg-selector" method="get">
+            {%- for name, value in this.selector.keep %}
+            <input type="hidden" name="{{ name|e }}" value="{{ value|e }}">
+            {%- endfor %}
+            {%- for name, label, options, selected in this.selector.fields %}
+            <label>{{ label|e }}<select name="{{ name|e }}">
+                {%- for value, text in options %}
+                <option value="{{ value|e }}"{% if value == selected %} selected{% endif %}>{{ text|e }}</option>
+                {%- endfor %}
+            </select></label>
+            {%- endfor %}
+            <button type="submit">应用</button>
+        </form>
+        {%- endif %}
         {% endmacro %}
         {% macro script(this, kwargs) %}
         (function (map, prefix) {
@@ -868,6 +1219,14 @@ class _MapChrome(folium.MacroElement):
             }
             place(prefix + "_title", "topleft");
             place(prefix + "_legend", "bottomleft");
+            place(prefix + "_selector", "topright");
+            var form = document.getElementById(prefix + "_selector");
+            if (form) {
+                // Reload on choice; the button stays for keyboards and scripts off.
+                Array.prototype.forEach.call(form.querySelectorAll("select"), function (select) {
+                    select.addEventListener("change", function () { form.submit(); });
+                });
+            }
             L.control.scale({imperial: false, position: "bottomright"}).addTo(map);
             // Leaflet's default prefix is a link to its website, with a flag: plain text on
             // an intranet page, where nothing may point off the server.
@@ -877,12 +1236,27 @@ class _MapChrome(folium.MacroElement):
         """
     )
 
-    def __init__(self, title: str, *, show_risk: bool, plain_background: bool, tiles: bool = False):
+    def __init__(self, title: str, *, show_risk: bool, plain_background: bool, tiles: bool = False,
+                 colour_by: ColourBy | None = None, selector: MapSelector | None = None,
+                 problems: bool = False, coloured_codes: list[str] | None = None):
         super().__init__()
         self._name = "MapChrome"
         self.title = html.escape(title)
         self.show_risk = show_risk
         self.tiles = tiles
+        self.selector = selector
+        self.problems = problems
+        self.classes, self.classes_title, self.classes_note, self.colour_target = [], "", "", ""
+        if colour_by is not None:
+            indicator = colour_by.classes.indicator
+            # Counts are of the grids on this map (the classes may be the whole city's).
+            shown = Counter(colour_by.classes.colour_of(colour_by.values.get(code, np.nan))
+                            for code in (coloured_codes or []))
+            self.classes = [(colour, html.escape(label), shown.get(colour, 0))
+                            for colour, label, _ in colour_by.classes.legend_rows()]
+            self.classes_title = html.escape(f"{colour_by.level_label}网格：{indicator.label}")
+            self.classes_note = html.escape(f"{indicator.description}。自然断点分级，右列为网格数")
+            self.colour_target = colour_by.target
         self.risk_rows = [(html.escape(label), colour) for label, colour in RISK_LEVELS.values()]
         self.ring_key = _ring_key_gradient()
         self.css = _chrome_css(plain_background)
@@ -947,6 +1321,32 @@ def _chrome_css(plain_background: bool) -> str:
         " font-weight: 400; white-space: nowrap; vertical-align: top; }"
         ".gg-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 50%;"
         " margin-right: 6px; }"
+        ".gg-box { display: inline-block; width: 22px; height: 14px; margin-right: 8px;"
+        " border: 1px solid #78909c; flex: none; }"
+        ".gg-legend-count { margin-left: auto; padding-left: 12px; color: #555; font-size: 12px; }"
+        ".gg-line.gg-line-strong { border-top: 2.6px solid #263238; }"
+        ".gg-problem-key { display: inline-block; width: 14px; height: 14px; border-radius: 50%;"
+        " border: 3px solid #d50000; background: #fff; margin-right: 8px; flex: none; }"
+        ".gg-problems-note { font-size: 12px; }"
+        ".gg-problems-error { color: #b71c1c; font-weight: 700; }"
+        ".gg-problems-warning { color: #e65100; font-weight: 700; }"
+        ".gg-problems-ok { color: #2e7d32; }"
+        ".gg-problem-tip { max-width: 320px; white-space: normal; }"
+        ".gg-selector { background: rgba(255,255,255,.94); padding: 6px 10px; border-radius: 4px;"
+        " box-shadow: 0 1px 4px rgba(0,0,0,.3); font-size: 13px; display: flex; gap: 10px;"
+        " align-items: center; flex-wrap: wrap; max-width: 520px; }"
+        ".gg-selector label { display: flex; align-items: center; gap: 4px; }"
+        ".gg-selector select, .gg-selector button { font: inherit; padding: 2px 4px; }"
+        ".gg-popup-link { margin-top: 6px; text-align: right; }"
+        ".gg-popup-link a { color: #1565c0; font-weight: 700; text-decoration: none; }"
+        ".gg-place-button { font: inherit; font-size: 13px; padding: 5px 10px; border: 0;"
+        " background: #fff; cursor: pointer; }"
+        ".gg-place-button.gg-place-active { background: #fff3e0; color: #b71c1c; font-weight: 700; }"
+        ".gg-place-form { font-size: 13px; line-height: 1.8; }"
+        ".gg-place-form input { font: inherit; width: 9em; }"
+        ".gg-place-form button { font: inherit; margin-top: 4px; }"
+        ".gg-place-message { color: #b71c1c; }"
+        ".gg-highlight-label { font-weight: 700; color: #0d47a1; font-size: 13px; }"
         ".gg-notice { background: #fff3e0; color: #b71c1c; padding: 6px 10px;"
         " border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,.3); }"
     )

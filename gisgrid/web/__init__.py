@@ -22,9 +22,10 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
         app.config.update(test_config)
     app.json.ensure_ascii = False
 
-    from gisgrid.web import compress, db, errors, maps
+    from gisgrid.web import compress, csp, db, errors, maps
 
     db.init_app(app)
+    csp.init_app(app)
     compress.init_app(app)
     errors.init_app(app)
     app.register_blueprint(maps.bp)

@@ -8,10 +8,16 @@ changed the grid first). A refused edit is rolled back before the response.
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+import json
+import threading
+from collections import OrderedDict
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, request
 
 from gisgrid.boundaries.edit import merge_grids, move_unit, replace_geometry, split_grid
-from gisgrid.boundaries.validate import public_report, validate_generation
+from gisgrid.boundaries.validate import public_report, report_geojson, validate_generation
+from gisgrid.db.queries import find_generation
 from gisgrid.errors import GisgridError, InputError
 from gisgrid.web.db import get_session
 
@@ -39,6 +45,34 @@ def _run(edit):
 @bp.get("/validation")
 def validation(generation: str):
     return public_report(validate_generation(get_session(), generation))
+
+
+# Validating a city of 2,000 grids takes seconds and every map page asks for it: keep
+# the last few reports, keyed by a digest of everything validation reads (a re-import
+# may change a boundary without touching versions).
+_REPORTS: OrderedDict = OrderedDict()
+_REPORTS_LOCK = threading.Lock()
+_REPORTS_KEPT = 8
+
+
+@bp.get("/validation.geojson")
+def validation_geojson(generation: str):
+    """The validation report as GeoJSON for the map's "边界问题" layer."""
+    session = get_session()
+    gen = find_generation(session, generation)
+    state = session.execute(sa.text(
+        "SELECT count(*), md5(string_agg(concat_ws('|', id, code, name, level, kind, parent_id, "
+        "md5(ST_AsBinary(geom))), ',' ORDER BY id)) FROM grid WHERE generation_id = :g"), {"g": gen.id}).one()
+    key = (gen.id, *(str(v) for v in state))
+    with _REPORTS_LOCK:
+        body = _REPORTS.get(key)
+    if body is None:
+        body = json.dumps(report_geojson(validate_generation(session, gen.name)), ensure_ascii=False)
+        with _REPORTS_LOCK:
+            _REPORTS[key] = body
+            while len(_REPORTS) > _REPORTS_KEPT:
+                _REPORTS.popitem(last=False)
+    return Response(body, mimetype="application/geo+json")
 
 
 @bp.post("/grids/<code>/split")

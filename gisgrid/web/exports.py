@@ -13,6 +13,7 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, render_template, request, send_file
 
+from gisgrid.analysis.indicators import INDICATORS
 from gisgrid.errors import InputError
 from gisgrid.export.data import find_export_generation, grid_levels, list_grid_choices
 from gisgrid.export.diagram import PAPERS
@@ -63,7 +64,8 @@ def index():
     generation = find_export_generation(session)
     levels = grid_levels(session, generation)
     grids = [g for g in list_grid_choices(session, generation) if g["level"] >= 2]
-    return render_template("exports.html", generation=generation, levels=levels, grids=grids, papers=list(PAPERS))
+    return render_template("exports.html", generation=generation, levels=levels, grids=grids, papers=list(PAPERS),
+                           indicators=INDICATORS)
 
 
 @bp.get("/diagram")
@@ -77,10 +79,15 @@ def diagram():
     if atlas:
         fmt = "pdf"
     grid = _grid()
+    colour_by = request.args.get("colour") or None
+    if colour_by is not None and colour_by not in INDICATORS:
+        raise InputError(f"着色为 {colour_by[:20]!r}；应为 {'、'.join(INDICATORS)} 之一，或留空（相邻异色）")
     buffer = io.BytesIO()
     export_diagram(get_session(), buffer, level=_level(None), grid_code=grid, paper=_paper("A4"),
-                   employers=request.args.get("employers") == "1", atlas=atlas, settings=_settings(), fmt=fmt)
-    name = ("网格图集" if atlas else "网格划分示意图") + (f"_{grid}" if grid else "")
+                   employers=request.args.get("employers") == "1", atlas=atlas, settings=_settings(), fmt=fmt,
+                   colour_by=colour_by)
+    kind = f"{INDICATORS[colour_by].label}分级图" if colour_by else "网格划分示意图"
+    name = (f"{kind}集" if atlas and colour_by else "网格图集" if atlas else kind) + (f"_{grid}" if grid else "")
     return _send(buffer, name, fmt)
 
 
@@ -90,7 +97,8 @@ def register():
 
     grid = _grid()
     buffer = io.BytesIO()
-    export_registers(get_session(), buffer, grid_code=grid, level=_level(None))
+    export_registers(get_session(), buffer, grid_code=grid, level=_level(None),
+                     stale_months=current_app.config["GISGRID_SETTINGS"].stale_months)
     return _send(buffer, "用人单位登记册" + (f"_{grid}" if grid else ""), "xlsx")
 
 

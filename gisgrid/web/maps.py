@@ -1,17 +1,20 @@
-"""Map pages: the whole city (``/``) and one grid (``/grids/<code>``), plus their data."""
+"""Map pages: the whole city (``/``), one grid (``/grids/<code>``) and one employer's file
+(``/employers/<key>``, 一企一档), plus the data behind their maps."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
 from gisgrid.analysis.risk import RISK_LEVELS
+from gisgrid.analysis.indicators import INDICATORS, grid_indicators
 from gisgrid.db.queries import (
-    employer_count, employers_geojson, find_generation, grid_detail, grid_employers, grid_frame, list_grids,
+    active_generation, employer_count, employers_geojson, find_generation, grid_detail, grid_employers, grid_frame, list_grids,
 )
+from gisgrid.employers.queries import find_employer
 from gisgrid.errors import InputError
-from gisgrid.maps import build_grid_map
+from gisgrid.maps import ColourBy, MapSelector, build_grid_map, classify_indicator
 from gisgrid.web.db import get_session
-from gisgrid.labels import KIND_LABELS, ROLE_LABELS
+from gisgrid.labels import CREDIT_CODE_STATUS, GENERATION_STATUS, KIND_LABELS, LOCATED_BY_LABELS, ROLE_LABELS
 
 bp = Blueprint("maps", __name__)
 
@@ -24,47 +27,112 @@ def _settings():
 
 
 def _render_map(fmap) -> dict[str, str]:
-    """Folium's three parts, rendered to strings for our own page (never to a file)."""
+    """Folium's three parts, rendered to strings for our own page (never to a file).
+
+    The inline <style>/<script> elements folium generated in the header and body get this
+    request's CSP nonce; the script part goes into the templates' own nonce-tagged <script>.
+    """
+    from gisgrid.web.csp import tag_inline_elements
+
     root = fmap.get_root()
     root.render()
-    return {"header": root.header.render(), "body": root.html.render(), "script": root.script.render()}
+    return {"header": tag_inline_elements(root.header.render()),
+            "body": tag_inline_elements(root.html.render()), "script": root.script.render()}
 
 
-def _map_parts(areas, units, employers_url, focus=None, title="", employer_count=None):
+def _map_parts(areas, units, employers_url, focus=None, title="", employer_count=None, *,
+               colour_by=None, selector=None, problems_url=None, employers=True, highlight=None,
+               place_url=None):
     settings = _settings()
     tiles_url = url_for("tiles.employer_tile_view", z=0, x=0, y=0).replace("/0/0/0.pbf", "/{z}/{x}/{y}.pbf")
-    fmap = build_grid_map(areas, units, employers_url=employers_url, focus=focus, title=title,
-                          employer_tiles_url=tiles_url, employer_count=employer_count,
-                          tiles_above=settings.map_tiles_above,
+    page_url = url_for("maps.employer_page", key="KEY").replace("KEY", "{key}")
+    fmap = build_grid_map(areas, units, employers_url=employers_url if employers else None, focus=focus,
+                          title=title, employer_tiles_url=tiles_url if employers else None,
+                          employer_count=employer_count, tiles_above=settings.map_tiles_above,
                           static_url=url_for("static", filename="vendor").rstrip("/"),
-                          basemap=settings.basemap, tianditu_key=settings.tianditu_key)
+                          basemap=settings.basemap, tianditu_key=settings.tianditu_key,
+                          colour_by=colour_by, selector=selector, problems_url=problems_url,
+                          employer_page_url=page_url, highlight=highlight, place_url=place_url)
     return _render_map(fmap)
+
+
+# What the map's selector offers: adjacency colours or one of the indicators, at the
+# street/town or the community/village level.
+ADJACENT = "adjacent"
+FILL_LEVELS = {str(AREA_LEVEL): "街道/乡镇", str(UNIT_LEVEL): "社区/村"}
+
+
+def _colouring(session, generation, choice: str | None, level: str | None, keep: tuple = (),
+               levels: dict[str, str] = FILL_LEVELS):
+    """(ColourBy or None, MapSelector) for the page's ``colour`` and ``level`` parameters.
+
+    Classes are those of every grid of the level in the city, so a colour means the same
+    range on the city map and on a street's page.
+    """
+    choice = choice or ADJACENT
+    level = level or next(iter(levels))
+    if choice != ADJACENT and choice not in INDICATORS:
+        raise InputError(f"colour was {choice!r}; expected {ADJACENT} or one of {', '.join(INDICATORS)}")
+    if level not in levels:
+        raise InputError(f"level was {level!r}; expected one of {', '.join(levels)}")
+    fields = [("colour", "着色", ((ADJACENT, "相邻网格异色"),
+                                 *((key, ind.label) for key, ind in INDICATORS.items())), choice)]
+    if len(levels) > 1:
+        fields.append(("level", "层级", tuple(levels.items()), level))
+    selector = MapSelector(fields=tuple(fields), keep=keep)
+    if choice == ADJACENT:
+        return None, selector
+    indicator = INDICATORS[choice]
+    frame = grid_indicators(session, generation.id, int(level), stale_months=_settings().stale_months)
+    values = {code: float(v) for code, v in frame[choice].items()}
+    return ColourBy(classify_indicator(frame[choice], indicator), values,
+                    target="areas" if level == str(AREA_LEVEL) else "units",
+                    level_label=FILL_LEVELS[level]), selector
 
 
 @bp.get("/")
 def index():
     session = get_session()
-    generation = find_generation(session)
-    grids = list_grids(session)
-    areas = grid_frame(session, AREA_LEVEL)
-    units = grid_frame(session, UNIT_LEVEL)
+    requested = request.args.get("generation") or None
+    active = active_generation(session)
+    generation = find_generation(session, requested)
+    is_active = active is not None and generation.id == active.id
+    grids = list_grids(session, generation=generation.name)
+    areas = grid_frame(session, AREA_LEVEL, generation=generation.name)
+    units = grid_frame(session, UNIT_LEVEL, generation=generation.name)
     top = next((g for g in grids if g["level"] == 1), None)
-    by_risk = grid_detail(session, top["code"])["by_risk"] if top else {}
-    parts = _map_parts(areas, units, url_for("maps.employers_data"),
-                       title=f"{_settings().city_name}劳动保障监察网格",
-                       employer_count=employer_count(session))
+    by_risk = grid_detail(session, top["code"], generation=generation.name)["by_risk"] if top and is_active else {}
+    colour_by, selector = (None, None)
+    if is_active:
+        colour_by, selector = _colouring(session, generation, request.args.get("colour"),
+                                         request.args.get("level"))
+    title = f"{_settings().city_name}劳动保障监察网格"
+    if not is_active:
+        title += f"（{generation.name}，{GENERATION_STATUS.get(generation.status, generation.status)}）"
+    parts = _map_parts(areas, units, url_for("maps.employers_data"), title=title,
+                       employer_count=employer_count(session), colour_by=colour_by, selector=selector,
+                       problems_url=url_for("boundaries_api.validation_geojson", generation=generation.name),
+                       employers=is_active)
+    column = None
+    if colour_by is not None:
+        # The street/town table gets the indicator too, whichever level the map fills.
+        indicator = colour_by.classes.indicator
+        street_values = grid_indicators(session, generation.id, AREA_LEVEL,
+                                        stale_months=_settings().stale_months)[indicator.key]
+        classes = classify_indicator(street_values, indicator)
+        column = {"label": indicator.label,
+                  "values": {code: classes.format_value(float(v)) for code, v in street_values.items()}}
     return render_template(
-        "index.html", parts=parts, generation=generation, top=top,
+        "index.html", parts=parts, generation=generation, top=top, is_active=is_active, column=column,
         areas=[g for g in grids if g["level"] == AREA_LEVEL],
         unit_count=sum(1 for g in grids if g["level"] == UNIT_LEVEL),
         by_risk=by_risk, risk_levels=RISK_LEVELS, kind_labels=KIND_LABELS,
     )
 
 
-@bp.get("/grids/<code>")
-def grid_page(code: str):
-    session = get_session()
-    detail = grid_detail(session, code)
+def _grid_scene(session, detail: dict):
+    """(areas, units, focus) around one grid: its street/town and that one's communities."""
+    code = detail["code"]
     area_code = detail["code"] if detail["level"] <= AREA_LEVEL else _ancestor_at(session, detail, AREA_LEVEL)
     if detail["level"] == 1:
         areas, units = grid_frame(session, AREA_LEVEL), grid_frame(session, UNIT_LEVEL)
@@ -72,13 +140,52 @@ def grid_page(code: str):
         areas = grid_frame(session, AREA_LEVEL, within_code=area_code)
         units = grid_frame(session, UNIT_LEVEL, within_code=area_code)
     focus = grid_frame(session, detail["level"], within_code=code)
-    focus = focus[focus["code"] == code]
+    return areas, units, focus[focus["code"] == code]
+
+
+@bp.get("/grids/<code>")
+def grid_page(code: str):
+    session = get_session()
+    detail = grid_detail(session, code)
+    areas, units, focus = _grid_scene(session, detail)
+    colour_by = selector = None
+    if detail["level"] <= AREA_LEVEL and not units.empty:
+        # The city page offers both levels; a street/town page colours its communities/villages.
+        levels = FILL_LEVELS if detail["level"] < AREA_LEVEL else {str(UNIT_LEVEL): FILL_LEVELS[str(UNIT_LEVEL)]}
+        colour_by, selector = _colouring(session, active_generation(session), request.args.get("colour"),
+                                         request.args.get("level"), levels=levels)
     parts = _map_parts(areas, units, url_for("maps.employers_data", grid=code), focus=focus,
-                       title=f"{detail['code']} {detail['name']}", employer_count=detail["employers"])
+                       title=f"{detail['code']} {detail['name']}", employer_count=detail["employers"],
+                       colour_by=colour_by, selector=selector)
     employers = grid_employers(session, code, limit=EMPLOYER_ROWS)
     return render_template(
         "grid.html", parts=parts, grid=detail, employers=employers, employer_rows=EMPLOYER_ROWS,
         risk_levels=RISK_LEVELS, kind_labels=KIND_LABELS, role_labels=ROLE_LABELS,
+    )
+
+
+@bp.get("/employers/<key>")
+def employer_page(key: str):
+    """一企一档: the record, its grid and 四定 staff, risk and its reasons, grades, surveys, a map."""
+    session = get_session()
+    record = find_employer(session, key, _settings().stale_months)
+    grid_code = record["grid_code"] or record["nearest_grid_code"]
+    grid = grid_detail(session, grid_code) if grid_code else None
+    # Placement through the JSON API (by credit code, or id without one).
+    place_url = url_for("employers_api.employer_place", code=record["credit_code"] or str(record["id"]))
+    if grid is not None and record["lon"] is not None:
+        areas, units, focus = _grid_scene(session, grid)
+        parts = _map_parts(areas, units, url_for("maps.employers_data", grid=grid["code"]), focus=focus,
+                           title=record["name"], employer_count=grid["employers"],
+                           highlight=(record["lat"], record["lon"], record["name"]), place_url=place_url)
+    else:
+        # 待定位: the whole city, to find the spot on.
+        parts = _map_parts(grid_frame(session, AREA_LEVEL), grid_frame(session, UNIT_LEVEL), None,
+                           title=f"{record['name']}（待定位）", employers=False, place_url=place_url)
+    return render_template(
+        "employer.html", parts=parts, e=record, grid=grid, risk_levels=RISK_LEVELS,
+        role_labels=ROLE_LABELS, located_labels=LOCATED_BY_LABELS, code_status=CREDIT_CODE_STATUS,
+        stale_months=_settings().stale_months,
     )
 
 

@@ -40,6 +40,18 @@ def _box_pixels(image: np.ndarray, box_mm, paper_h: float, dpi: int) -> np.ndarr
     return image[r0:r1, c0:c1, :3]
 
 
+def _fill_colour(image: np.ndarray, page: dict, dpi: int, geom, n: int) -> str:
+    """The commonest colour at a lattice of n x n points well inside a grid (labels and
+    inner boundaries cover a few of them)."""
+    inner = geom.buffer(-300)
+    xmin, ymin, xmax, ymax = inner.bounds
+    xs, ys = np.meshgrid(np.linspace(xmin, xmax, n), np.linspace(ymin, ymax, n))
+    pts = shapely.points(xs.ravel(), ys.ravel())
+    pts = pts[shapely.contains(inner, pts)]
+    cols, rows = _to_pixels(page, dpi, shapely.get_x(pts), shapely.get_y(pts))
+    return Counter(_hex(image[r, c]) for c, r in zip(cols, rows)).most_common(1)[0][0]
+
+
 @pytest.fixture(scope="module")
 def street_png(demo_url, tmp_path_factory):
     from sqlalchemy.orm import Session
@@ -80,14 +92,7 @@ def test_png_adjacent_grids_differ_in_colour_at_sample_points(street_png):
     expected = colour_adjacent(grids)
     seen = {}
     for i, geom in enumerate(metric.geometry):
-        # A lattice of points well inside the grid; labels and inner boundaries cover a few.
-        inner = geom.buffer(-300)
-        xmin, ymin, xmax, ymax = inner.bounds
-        xs, ys = np.meshgrid(np.linspace(xmin, xmax, 40), np.linspace(ymin, ymax, 40))
-        pts = shapely.points(xs.ravel(), ys.ravel())
-        pts = pts[shapely.contains(inner, pts)]
-        cols, rows = _to_pixels(page, 300, shapely.get_x(pts), shapely.get_y(pts))
-        colour, _ = Counter(_hex(image[r, c]) for c, r in zip(cols, rows)).most_common(1)[0]
+        colour = _fill_colour(image, page, 300, geom, 40)
         seen[grids["code"].iat[i]] = colour
         assert colour == expected.iat[i], grids["code"].iat[i]
     pairs = 0
@@ -203,3 +208,32 @@ def test_cli_diagram(demo_cli, tmp_path):
     assert out.exists() and "labelled" in result.output
     bad = demo_cli("export", "diagram", "-o", tmp_path / "d.png", "--atlas", expect=1)
     assert "error:" in bad.output and ".pdf" in bad.output
+
+
+def test_png_coloured_by_an_indicator_shows_each_grid_in_its_class(demo_session, demo_settings, tmp_path):
+    from gisgrid.analysis.indicators import INDICATORS, grid_indicators
+    from gisgrid.maps.choropleth import classify_indicator
+
+    path = tmp_path / "insured.png"
+    report = export_diagram(demo_session, path, level=2, settings=demo_settings, dpi=150,
+                            colour_by="insured_rate")
+    page = report["pages"][0]
+    assert page["title"] == "示范市劳动保障监察网格社会保险参保率分级图"
+    gen = find_export_generation(demo_session)
+    values = grid_indicators(demo_session, gen.id, 2)["insured_rate"]
+    classes = classify_indicator(values, INDICATORS["insured_rate"])
+    assert len(set(classes.colour_of(v) for v in values)) >= 3
+    image = np.asarray(Image.open(path).convert("RGB"))
+    grids = read_grids(demo_session, gen, level=2)
+    for code, geom in zip(grids["code"], grids.to_crs(page["crs"]).geometry):
+        assert _fill_colour(image, page, 150, geom, 30) == classes.colour_of(values[code]), code
+    # The legend lists the classes: their swatch colours are on the page.
+    legend = _box_pixels(image, page["legend_box_mm"], page["paper_mm"][1], 150)
+    legend_colours = {_hex(p) for p in legend.reshape(-1, 3)}
+    assert set(classes.colours) <= legend_colours
+
+
+def test_unknown_indicator_is_refused_before_drawing(demo_session, tmp_path):
+    with pytest.raises(InputError, match="expected one of employers, risk_share"):
+        export_diagram(demo_session, tmp_path / "x.png", colour_by="wages")
+    assert not (tmp_path / "x.png").exists()

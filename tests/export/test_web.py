@@ -44,8 +44,17 @@ def test_package_download(client):
 
 def test_bad_parameters_get_a_chinese_400(client):
     for url in ("/exports/diagram?paper=A5", "/exports/diagram?format=svg", "/exports/diagram?level=x",
+                "/exports/diagram?colour=wages",
                 "/exports/register?grid=" + "9" * 40):
         resp = client.get(url)
         assert resp.status_code == 400, url
         assert "应为" in resp.get_data(as_text=True) or "最长" in resp.get_data(as_text=True)
     assert client.get("/exports/register?grid=nope").status_code == 404
+
+
+def test_indicator_diagram_download(client):
+    page = client.get("/exports").get_data(as_text=True)
+    assert '<option value="insured_rate">社会保险参保率</option>' in page
+    pdf = client.get("/exports/diagram?format=pdf&level=2&colour=stale_share")
+    assert pdf.status_code == 200 and pdf.data[:5] == b"%PDF-"
+    assert "attachment" in pdf.headers["Content-Disposition"]

@@ -1,0 +1,53 @@
+"""一企一档: the employer's own page, linked from the grid page and the map popups."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import sqlalchemy as sa
+
+
+def _employer(demo_url, where: str):
+    engine = sa.create_engine(demo_url)
+    with engine.connect() as conn:
+        row = conn.execute(sa.text(f"""
+            SELECT e.id, e.credit_code, e.name, e.risk_rule, g.code AS grid_code
+            FROM employer e JOIN assignment a ON a.employer_id = e.id
+            JOIN generation gen ON gen.id = a.generation_id AND gen.status = 'active'
+            LEFT JOIN grid g ON g.id = a.grid_id
+            WHERE {where} ORDER BY e.id LIMIT 1""")).mappings().first()
+    engine.dispose()
+    return row
+
+
+def test_employer_page_shows_record_grid_risk_and_map(client, demo_url):
+    e = _employer(demo_url, "e.risk_level = 3 AND a.grid_id IS NOT NULL AND e.credit_code IS NOT NULL")
+    page = client.get(f"/employers/{e['credit_code']}")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    for expected in (e["name"], e["credit_code"], "高风险", e["risk_rule"], e["grid_code"], "调查记录",
+                     "一企一档", "签订劳动合同"):
+        assert expected in text, expected
+    # Its map: the grid outlined, the employer marked and named.
+    assert "gg-highlight" in text and json.dumps(e["name"], ensure_ascii=False)[1:-1] in text
+    assert "http://" not in text and "https://" not in text
+
+
+def test_employer_outside_every_grid_names_the_nearest(client, demo_url):
+    e = _employer(demo_url, "a.grid_id IS NULL AND e.geom IS NOT NULL")
+    text = client.get(f"/employers/{e['credit_code'] or e['id']}").get_data(as_text=True)
+    assert "未落入任何网格" in text and re.search(r"相距 \d+ 米", text)
+
+
+def test_unknown_employer_is_a_chinese_404(client):
+    page = client.get("/employers/91419901000000000X")
+    assert page.status_code == 404 and "91419901000000000X" in page.get_data(as_text=True)
+
+
+def test_grid_page_and_popups_link_to_the_employer_page(client, demo_url):
+    e = _employer(demo_url, "e.risk_level = 3 AND a.grid_id IS NOT NULL AND e.credit_code IS NOT NULL")
+    grid = client.get(f"/grids/{e['grid_code']}").get_data(as_text=True)
+    assert f'href="/employers/{e["credit_code"]}"' in grid
+    # The popup script builds the link from this template.
+    assert '"/employers/{key}"' in grid and "查看一企一档" in grid
