@@ -174,6 +174,31 @@ class CreditCodeAcceptance(Base):
     accepted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class EmployerCell(Base):
+    """Located employers counted per map cell, for the vector tiles below zoom 13.
+
+    Kept by statement-level triggers on ``employer`` (migration 0003), never written by
+    the application; ``employer_cells_rebuild()`` counts everything again. ``cx``/``cy``
+    are web-Mercator pixel indices at zoom ``z + 6`` (tile ``z/x/y`` holds ``cx`` 64x to
+    64x + 63); ``sx``/``sy`` sum the EPSG:3857 metres of the employers, for their mean.
+    """
+
+    __tablename__ = "employer_cell"
+    __table_args__ = (CheckConstraint("z BETWEEN 0 AND 12", name="employer_cell_z_ck"),)
+
+    z: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    cx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cy: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    r3: Mapped[int] = mapped_column(Integer)
+    r2: Mapped[int] = mapped_column(Integer)
+    r1: Mapped[int] = mapped_column(Integer)
+    r0: Mapped[int] = mapped_column(Integer)
+    unrated: Mapped[int] = mapped_column(Integer)
+    sx: Mapped[float] = mapped_column(Float(precision=53))
+    sy: Mapped[float] = mapped_column(Float(precision=53))
+
+
 class Assignment(Base):
     """Employer → finest grid, per generation (NULL grid: outside every grid).
 

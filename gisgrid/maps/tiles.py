@@ -3,7 +3,17 @@
 A city of a million employers cannot be inlined in a page nor fetched as one GeoJSON: the
 browser asks for 256-pixel tiles instead.  From zoom :data:`RAW_MIN_ZOOM` on a tile holds
 the employers themselves; below it the employers are counted per ~4-pixel cell and per risk
-level, so that a dense city-wide tile stays tens of kilobytes and tens of milliseconds.
+level, so that a dense city-wide tile stays tens of kilobytes and a few milliseconds.
+
+Both draw the same employers: every employer with a location (``geom`` set), assigned to a
+grid or not (an employer outside every grid, or not yet assigned, is still somewhere on the
+map).  The generation only supplies the grid code and name of the raw points.
+
+The counts are not made on request (a city-wide tile at 1M employers read every point:
+p95 4.5 s) but kept in the table ``employer_cell`` for every zoom 0–12 by statement-level
+triggers on ``employer`` (migration 0003), so every way of writing employers keeps them
+right; a tile reads at most 66 × 66 rows of its own zoom by the primary key.
+:func:`rebuild_employer_cells` counts everything again (a repair; the migration uses it).
 
 Tiles are in web Mercator (EPSG:3857) as Leaflet draws them; the stored points stay in
 CGCS2000 (EPSG:4490) and are selected with the tile envelope transformed to 4490, so the
@@ -23,6 +33,7 @@ __all__ = [
     "TILE_LAYER",
     "check_tile_address",
     "employer_tile",
+    "rebuild_employer_cells",
 ]
 
 #: Name of the layer inside each tile.
@@ -56,46 +67,45 @@ _BOUNDS = """
     )
 """
 
+# Raw tiles: the riskiest employers of the tile first, then their grid in the generation
+# (looked up for the kept rows only; an employer without an assignment is still drawn).
 _RAW_SQL = f"""
     WITH {_BOUNDS},
-    rows AS (
-        SELECT e.id, e.name, e.credit_code, e.risk_level, g.code AS grid_code,
-               g.name AS grid_name,
-               ST_AsMVTGeom(ST_Transform(e.geom, 3857), b.env3857, {_EXTENT}, {_BUFFER}, true)
-                   AS geom
+    picked AS (
+        SELECT e.id, e.name, e.credit_code, e.risk_level, e.geom
         FROM bounds b
         JOIN employer e ON e.geom && b.env4490
-        JOIN assignment a ON a.employer_id = e.id AND a.generation_id = :gen
-        LEFT JOIN grid g ON g.id = a.grid_id
         ORDER BY e.risk_level DESC NULLS LAST, e.id
         LIMIT {RAW_LIMIT}
+    ),
+    rows AS (
+        SELECT p.id, p.name, p.credit_code, p.risk_level, g.code AS grid_code,
+               g.name AS grid_name,
+               ST_AsMVTGeom(ST_Transform(p.geom, 3857), b.env3857, {_EXTENT}, {_BUFFER}, true)
+                   AS geom
+        FROM picked p
+        CROSS JOIN bounds b
+        LEFT JOIN assignment a ON a.employer_id = p.id AND a.generation_id = :gen
+        LEFT JOIN grid g ON g.id = a.grid_id
     )
     SELECT ST_AsMVT(rows, '{TILE_LAYER}', {_EXTENT}, 'geom', 'id') FROM rows
     WHERE geom IS NOT NULL
 """
 
+# Cells: read from employer_cell (migration 0003), kept by triggers on employer. The
+# cells of tile z/x/y are cx 64x .. 64x + 63 and cy 64y .. 64y + 63 at level z; one more
+# ring of cells around it is the buffer (_BUFFER tile units = one cell), so a cell on the
+# edge is drawn whole by both neighbouring tiles. At most 66 x 66 rows by the primary key.
 _CELL_SQL = f"""
-    WITH {_BOUNDS},
-    points AS (
-        SELECT ST_Transform(e.geom, 3857) AS p, e.risk_level AS r,
-               (ST_XMax(b.env3857) - ST_XMin(b.env3857)) / {_CELLS} AS cell
-        FROM bounds b
-        JOIN employer e ON e.geom && b.env4490
-        JOIN assignment a ON a.employer_id = e.id AND a.generation_id = :gen
-    ),
-    cells AS (
-        SELECT count(*)::int AS count,
-               count(*) FILTER (WHERE r = 3)::int AS r3,
-               count(*) FILTER (WHERE r = 2)::int AS r2,
-               count(*) FILTER (WHERE r = 1)::int AS r1,
-               count(*) FILTER (WHERE r = 0)::int AS r0,
-               count(*) FILTER (WHERE r IS NULL)::int AS unrated,
+    WITH cells AS (
+        SELECT c.count, c.r3, c.r2, c.r1, c.r0, c.unrated,
                -- Drawn at the mean position of its employers, not the cell corner, so
                -- a lone employer sits where it is.
-               ST_AsMVTGeom(ST_MakePoint(avg(ST_X(p)), avg(ST_Y(p))), b.env3857,
-                            {_EXTENT}, {_BUFFER}, true) AS geom
-        FROM points, bounds b
-        GROUP BY floor(ST_X(p) / cell), floor(ST_Y(p) / cell), b.env3857
+               ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(c.sx / c.count, c.sy / c.count), 3857),
+                            ST_TileEnvelope(:z, :x, :y), {_EXTENT}, {_BUFFER}, true) AS geom
+        FROM employer_cell c
+        WHERE c.z = :z AND c.cx BETWEEN :x * {_CELLS} - 1 AND :x * {_CELLS} + {_CELLS}
+          AND c.cy BETWEEN :y * {_CELLS} - 1 AND :y * {_CELLS} + {_CELLS} AND c.count > 0
     )
     SELECT ST_AsMVT(cells, '{TILE_LAYER}', {_EXTENT}, 'geom') FROM cells
     WHERE geom IS NOT NULL
@@ -125,12 +135,13 @@ def check_tile_address(z: int, x: int, y: int) -> str | None:
 def employer_tile(session: Session, z: int, x: int, y: int, generation_id: int | None) -> bytes:
     """Build the employer vector tile ``z/x/y`` (Mapbox Vector Tile, layer ``employers``).
 
-    At zoom :data:`RAW_MIN_ZOOM` and deeper each employer assigned in the generation is a
-    point with properties ``name``, ``credit_code``, ``risk_level`` (absent when unrated),
-    ``grid_code`` and ``grid_name`` and the employer id as feature id (at most
-    :data:`RAW_LIMIT`, riskiest first).  Below, the employers are counted per cell of 1/64
-    of the tile (4 pixels on screen): a point at their mean position with ``count``,
-    ``r3``, ``r2``, ``r1``, ``r0`` (per risk level) and ``unrated``.
+    At zoom :data:`RAW_MIN_ZOOM` and deeper each located employer is a point with
+    properties ``name``, ``credit_code``, ``risk_level`` (absent when unrated),
+    ``grid_code`` and ``grid_name`` (absent when not assigned in the generation) and the
+    employer id as feature id (at most :data:`RAW_LIMIT`, riskiest first).  Below, the
+    same employers are counted per cell of 1/64 of the tile (4 pixels on screen), read
+    from ``employer_cell``: a point at their mean position with ``count``, ``r3``,
+    ``r2``, ``r1``, ``r0`` (per risk level) and ``unrated``.
 
     Runs with JIT and parallel workers off for this transaction: their start-up costs more
     than a whole tile.
@@ -142,7 +153,8 @@ def employer_tile(session: Session, z: int, x: int, y: int, generation_id: int |
     z, x, y : int
         Tile address (XYZ, as Leaflet asks); check it with :func:`check_tile_address`.
     generation_id : int or None
-        The generation whose assignments place the employers; None gives an empty tile.
+        The generation whose grids name the raw points' ``grid_code``/``grid_name``; with
+        None the points have no grid properties.
 
     Returns
     -------
@@ -157,13 +169,37 @@ def employer_tile(session: Session, z: int, x: int, y: int, generation_id: int |
     problem = check_tile_address(z, x, y)
     if problem:
         raise ValueError(problem)
-    if generation_id is None:
-        return b""
-    session.execute(sa.text("SET LOCAL jit = off"))
-    session.execute(sa.text("SET LOCAL max_parallel_workers_per_gather = 0"))
-    sql = _RAW_SQL if z >= RAW_MIN_ZOOM else _CELL_SQL
-    tile = session.execute(
-        sa.text(sql),
-        {"z": z, "x": x, "y": y, "gen": generation_id, "margin": _BUFFER / _EXTENT},
-    ).scalar()
+    session.execute(sa.text("SELECT set_config('jit', 'off', true), "
+                            "set_config('max_parallel_workers_per_gather', '0', true)"))
+    if z >= RAW_MIN_ZOOM:
+        params = {"z": z, "x": x, "y": y, "gen": generation_id, "margin": _BUFFER / _EXTENT}
+        tile = session.execute(sa.text(_RAW_SQL), params).scalar()
+    else:
+        tile = session.execute(sa.text(_CELL_SQL), {"z": z, "x": x, "y": y}).scalar()
     return bytes(tile or b"")
+
+
+def rebuild_employer_cells(session: Session) -> int:
+    """Count the located employers per map cell again, from ``employer``; return how many.
+
+    The triggers of migration 0003 keep ``employer_cell`` right through every insert,
+    update, delete, ``COPY`` and ``TRUNCATE``; this is the repair for a table that got out
+    of step anyway (a restore of ``employer`` alone, triggers disabled by hand).  Locks
+    ``employer`` against writes until the transaction ends; 1–3 s per million employers.
+
+    Parameters
+    ----------
+    session : Session
+        An open session; the caller commits.
+
+    Returns
+    -------
+    int
+        The number of employers with a location, all of them now counted.
+
+    Examples
+    --------
+    >>> rebuild_employer_cells(session)  # doctest: +SKIP
+    20000
+    """
+    return int(session.execute(sa.text("SELECT employer_cells_rebuild()")).scalar())

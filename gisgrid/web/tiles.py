@@ -10,14 +10,14 @@ from flask import Blueprint, Response, jsonify
 
 from gisgrid.db.queries import active_generation
 from gisgrid.errors import GisgridError, InputError
-from gisgrid.maps.tiles import check_tile_address, employer_tile
+from gisgrid.maps.tiles import RAW_MIN_ZOOM, check_tile_address, employer_tile
 from gisgrid.web.db import get_session
 
 bp = Blueprint("tiles", __name__)
 
 MVT_MIMETYPE = "application/vnd.mapbox-vector-tile"
-# Assignments change only when grids are reimported or employers reassigned: a few minutes
-# of staleness is fine, and panning back and forth should not re-query.
+# Employers move and assignments change with imports, placements and reassignments: a few
+# minutes of staleness is fine, and panning back and forth should not re-query.
 CACHE_CONTROL = "private, max-age=300"
 
 
@@ -30,7 +30,8 @@ def _tile_error(exc: GisgridError):
 def employer_tile_view(z: str, x: str, y: str):
     zi, xi, yi = _tile_address(z, x, y)
     session = get_session()
-    generation = active_generation(session)
+    # Only raw points carry grid names; the cells below RAW_MIN_ZOOM need no generation.
+    generation = active_generation(session) if zi >= RAW_MIN_ZOOM else None
     tile = employer_tile(session, zi, xi, yi, generation.id if generation else None)
     if not tile:
         response = Response(status=204)
