@@ -110,3 +110,22 @@ def db_reset(ctx: Context, commit: bool):
     cluster.drop_database()
     prepare_database(ctx.settings)
     return {"committed": True}, "database dropped and recreated empty"
+
+
+@db.command("rebuild-cells")
+@click.option("--commit", is_flag=True, help="Write the recounted cells (dry run: count and roll back).")
+@json_option
+@click.pass_obj
+def db_rebuild_cells(ctx: Context, commit: bool):
+    """Recount the employers per map cell (the counts behind city-zoom vector tiles).
+
+    Triggers keep the counts right through every write; this repairs them after a restore
+    of the employer table alone or triggers disabled by hand.
+    """
+    from gisgrid.db.engine import session_scope
+    from gisgrid.maps.tiles import rebuild_employer_cells
+
+    with session_scope(ctx.engine, commit=commit) as session:
+        counted = rebuild_employer_cells(session)
+    verb = "recounted" if commit else "would recount (dry run, use --commit)"
+    return {"employers": counted, "committed": commit}, f"{verb} {counted} located employers into map cells"

@@ -284,3 +284,15 @@ def test_demo_city_tiles_at_z10_count_every_located_employer(demo_url):
                     for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)
                     for f in _features(engine, z, x, y) if _inside(f))
         assert total == located, z
+
+
+def test_cli_rebuild_is_a_dry_run_until_committed(engine, run_cli):
+    with engine.begin() as conn:
+        _insert(conn, _scatter(50))
+        conn.execute(sa.text("DELETE FROM employer_cell WHERE z = 12"))
+    dry = run_cli("db", "rebuild-cells")
+    assert "would recount (dry run" in dry.output and "50 located employers" in dry.output
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM employer_cell WHERE z = 12")).scalar() == 0
+    run_cli("db", "rebuild-cells", "--commit")
+    assert_cells_right(engine)

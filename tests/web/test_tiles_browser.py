@@ -63,5 +63,9 @@ def test_tiled_map_draws_and_opens_employer_popups(browser, tiled_app):  # noqa:
     assert page.locator(".leaflet-popup").count() == 1
     text = page.locator(".leaflet-popup").inner_text()
     assert "统一社会信用代码" in text and "风险等级" in text
+    # The popup links to the employer's own page (一企一档), and that page opens.
+    href = page.locator(".leaflet-popup .gg-popup-link a").get_attribute("href")
+    assert href.startswith("/employers/")
+    assert page.request.get(tiled_app + href).status == 200
     assert outside == [] and errors == []
     page.close()
