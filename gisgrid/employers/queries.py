@@ -117,13 +117,16 @@ _FROM = """
 """
 
 
-def _params(session: Session, stale_months: int, today: dt.date | None) -> dict:
-    gen = active_generation(session)
+_NO_GENERATION = object()
+
+
+def _params(session: Session, stale_months: int, today: dt.date | None, generation=_NO_GENERATION) -> dict:
+    gen = active_generation(session) if generation is _NO_GENERATION else generation
     return {"gen": gen.id if gen else -1, "stale": stale_months, "today": today or dt.date.today()}
 
 
 def find_employer(session: Session, key: str, stale_months: int = STALE_MONTHS,
-                  today: dt.date | None = None) -> dict:
+                  today: dt.date | None = None, *, generation=_NO_GENERATION) -> dict:
     """One employer's file: current record, grid, stale flag, grades and survey history.
 
     ``key`` is a credit code, or ``#ID`` / a bare number for an employer without one.
@@ -133,7 +136,7 @@ def find_employer(session: Session, key: str, stale_months: int = STALE_MONTHS,
     >>> find_employer(session, "914199017000123446")["grid_code"]  # doctest: +SKIP
     '419901001003'
     """
-    params = _params(session, stale_months, today)
+    params = _params(session, stale_months, today, generation)
     where = "e.credit_code = :key"
     value: object = key.strip().upper()
     if key.strip().lstrip("#").isdigit() and len(key.strip().lstrip("#")) < 18:
@@ -201,7 +204,10 @@ def place_employer(session: Session, key: str, lon: float, lat: float, crs: str 
     if not (73 <= x <= 136 and 3 <= y <= 54):
         raise InputError(f"point ({lon}, {lat}) in {declared.name} is not in China; expected longitude "
                          "73–136 and latitude 3–54 (longitude first)")
-    before = find_employer(session, key)
+    # One lookup of the active generation for the whole placement: each costs ~1 ms, and
+    # DESIGN.md gives a move 5 ms in all (benchmarks/place.py).
+    gen = active_generation(session)
+    before = find_employer(session, key, generation=gen)
     actor = actor or current_actor()
     session.execute(sa.text("""
         UPDATE employer SET geom = ST_SetSRID(ST_MakePoint(:x, :y), 4490), source_crs = :crs,
@@ -217,9 +223,9 @@ def place_employer(session: Session, key: str, lon: float, lat: float, crs: str 
            "before": json.dumps({k: before[k] for k in keep}, default=str),
            "after": json.dumps({"lon": x, "lat": y, "crs": declared.name, "input": [lon, lat]})})
     assignment = None
-    if active_generation(session) is not None:
-        assignment = assign_employers(session, employer_ids=[before["id"]])
-    after = find_employer(session, key)
+    if gen is not None:
+        assignment = assign_employers(session, gen, employer_ids=[before["id"]])
+    after = find_employer(session, key, generation=gen)
     return {"employer": after, "assignment": assignment, "placed_by": actor,
             "before": {k: before[k] for k in keep}}
 

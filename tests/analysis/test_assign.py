@@ -98,3 +98,37 @@ def test_grids_list_counts_descendants(loaded, run_cli):
     assert rows["419999001001"]["parent_code"] == "419999001"
     assert rows["419999"]["parent_code"] is None
     assert {rows[c]["level"] for c in rows} == {1, 2, 3}
+
+
+def test_few_employers_path_agrees_with_the_bulk_path(loaded, engine):
+    """Inserts and moves take the per-employer path (assign.FEW); a full run takes the set-based
+    one: on points inside, on edges and vertices, in the hole, outside and unlocated, they agree."""
+    import numpy as np
+
+    from gisgrid.analysis.assign import assign_employers
+    from gisgrid.db.engine import session_scope
+    from tests.fixtures.handdrawn import UNIT, X0, Y0
+
+    rng = np.random.default_rng(5)
+    xs = np.concatenate([rng.uniform(-0.5, 3.5, 150), [0.75, 1.5, 1.5, 0.0, 3.0, 2.2, 2.5]])
+    ys = np.concatenate([rng.uniform(-0.5, 2.5, 150), [1.0, 1.0, 0.5, 1.5, 2.0, 1.0, 0.8]])
+    with session_scope(engine) as session:
+        ids = [session.execute(sa.text(
+            "INSERT INTO employer (name, geom) VALUES (:n, ST_SetSRID(ST_MakePoint(:x, :y), 4490)) RETURNING id"),
+            {"n": f"点{i}", "x": float(X0 + x * UNIT), "y": float(Y0 + y * UNIT)}).scalar() for i, (x, y) in enumerate(zip(xs, ys))]
+        ids.append(session.execute(sa.text("INSERT INTO employer (name) VALUES ('无坐标') RETURNING id")).scalar())
+        for start in range(0, len(ids), 40):
+            assign_employers(session, employer_ids=ids[start:start + 40])
+
+    def snapshot():
+        with engine.connect() as conn:
+            return {r[0]: (r[1], r[2], r[3], None if r[4] is None else round(r[4], 3)) for r in conn.execute(sa.text(
+                "SELECT employer_id, grid_id, tie, nearest_grid_id, distance_m FROM assignment"))}
+
+    few = snapshot()
+    with session_scope(engine) as session:
+        assign_employers(session)
+    bulk = snapshot()
+    assert set(few) == set(bulk) and len(bulk) == 6 + len(ids)
+    assert few == bulk
+    assert any(row[1] for row in bulk.values()) and any(row[0] is None and row[2] for row in bulk.values())
