@@ -82,9 +82,10 @@ _OUTLINE_COLOUR = "#37474f"
 _PANES = (
     ("gg-units", 410, True),
     ("gg-outlines", 415, False),
-    ("gg-focus", 420, False),
     ("gg-problems", 430, True),
     ("gg-employers", 610, True),
+    # The grid a page is about stays outlined over its employers.
+    ("gg-focus", 615, False),
     # Labels above the employers: at high density points would hide every grid name;
     # the labels let clicks through to the points below.
     ("gg-labels", 620, False),
@@ -898,10 +899,13 @@ class _EmployerTiles(JSCSSMixin, folium.map.Layer):
                 }
                 return p.unrated * 2 >= p.count ? null : 0;
             }
-            function style(p) {
+            function style(p, zoom) {
                 if (p.count == null) {
-                    return {radius: 5, fill: true, fillOpacity: 0.95, fillColor: risk(p.risk_level).colour,
-                            color: "#ffffff", weight: 1.5};
+                    // Raw points: small while a street holds thousands of them, so the grid
+                    // boundaries and labels stay readable; full size from zoom 16 on.
+                    var r = zoom >= 16 ? 5 : zoom >= 15 ? 4 : 3;
+                    return {radius: r, fill: true, fillOpacity: 0.9, fillColor: risk(p.risk_level).colour,
+                            color: "#ffffff", weight: r > 3 ? 1.5 : 0.8};
                 }
                 var r = Math.min(10, 3 + 2.2 * Math.log(p.count) / Math.LN10);
                 return {radius: r, fill: true, fillOpacity: 0.85, fillColor: risk(cellLevel(p)).colour,
@@ -931,7 +935,7 @@ class _EmployerTiles(JSCSSMixin, folium.map.Layer):
                 interactive: true,
                 pane: "gg-employers",
                 maxNativeZoom: 18,
-                vectorTileLayerStyles: {employers: function (p) { return style(p); }},
+                vectorTileLayerStyles: {employers: function (p, zoom) { return style(p, zoom); }},
                 attribution: ""
             });
             layer.on("click", function (e) {
