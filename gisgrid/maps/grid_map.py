@@ -497,8 +497,9 @@ def _js_json(value) -> str:
 
 
 def _risk_levels_json() -> str:
-    levels = {str(k): {"label": v[0], "colour": v[1]} for k, v in RISK_LEVELS.items()}
-    levels["unrated"] = {"label": _UNRATED[0], "colour": _UNRATED[1]}
+    # cls: the CSS class with the colour (_chrome_css), for markup; colour: for canvas styles.
+    levels = {str(k): {"label": v[0], "colour": v[1], "cls": f"gg-risk-{k}"} for k, v in RISK_LEVELS.items()}
+    levels["unrated"] = {"label": _UNRATED[0], "colour": _UNRATED[1], "cls": "gg-risk-unrated"}
     return _js_json(levels)
 
 
@@ -533,14 +534,18 @@ function (cluster) {
         at = end;
     });
     var size = Math.round(Math.min(64, 28 + 9 * Math.log(total) / Math.LN10));
-    var ring = Math.max(5, Math.round(size * 0.17));
-    return L.divIcon({
-        html: '<div class="gg-donut" title="' + title.join("，") + '" style="background:'
-            + 'conic-gradient(' + stops.join(", ") + ')"><span style="inset:' + ring
-            + 'px;font-size:' + (size < 40 ? 11 : 13) + 'px">' + total + '</span></div>',
-        className: "gg-cluster",
-        iconSize: L.point(size, size)
-    });
+    var ringWidth = Math.max(5, Math.round(size * 0.17));
+    // Elements with styles set through the DOM, not markup with style attributes: the
+    // app's Content-Security-Policy allows no inline style attributes.
+    var ring = document.createElement("div");
+    ring.className = "gg-donut";
+    ring.title = title.join("，");
+    ring.style.background = "conic-gradient(" + stops.join(", ") + ")";
+    var count = ring.appendChild(document.createElement("span"));
+    count.style.inset = ringWidth + "px";
+    count.style.fontSize = (size < 40 ? 11 : 13) + "px";
+    count.textContent = total;
+    return L.divIcon({html: ring, className: "gg-cluster", iconSize: L.point(size, size)});
 }
 """
 
@@ -782,8 +787,8 @@ class _EmployerLoader(folium.MacroElement):
                     + '<tr><th>单位名称</th><td>' + esc(p.name) + '</td></tr>'
                     + '<tr><th>统一社会信用代码</th><td>' + esc(p.credit_code) + '</td></tr>'
                     + '<tr><th>网格</th><td>' + esc(p.grid_code) + ' ' + esc(p.grid_name) + '</td></tr>'
-                    + '<tr><th>风险等级</th><td><span class="gg-swatch" style="background:'
-                    + risk.colour + '"></span>' + esc(risk.label) + '</td></tr></table>' + pageLink(p);
+                    + '<tr><th>风险等级</th><td><span class="gg-swatch ' + risk.cls + '"></span>'
+                    + esc(risk.label) + '</td></tr></table>' + pageLink(p);
             }
             __PAGE_LINK__
             function notify(text) {
@@ -917,8 +922,8 @@ class _EmployerTiles(JSCSSMixin, folium.map.Layer):
                     return '<table class="gg-popup"><tr><th>用人单位</th><td>' + p.count + ' 家</td></tr>'
                         + rows.filter(function (r) { return r[1]; }).map(function (r) {
                             var k = risk(r[0]);
-                            return '<tr><th><span class="gg-swatch" style="background:' + k.colour
-                                + '"></span>' + esc(k.label) + '</th><td>' + r[1] + '</td></tr>';
+                            return '<tr><th><span class="gg-swatch ' + k.cls + '"></span>'
+                                + esc(k.label) + '</th><td>' + r[1] + '</td></tr>';
                         }).join("") + '</table><div class="gg-legend-note gg-legend-note-wide">放大到 13 级以上查看各单位</div>';
                 }
                 var k = risk(p.risk_level);
@@ -926,8 +931,8 @@ class _EmployerTiles(JSCSSMixin, folium.map.Layer):
                     + '<tr><th>单位名称</th><td>' + esc(p.name) + '</td></tr>'
                     + '<tr><th>统一社会信用代码</th><td>' + esc(p.credit_code) + '</td></tr>'
                     + '<tr><th>网格</th><td>' + esc(p.grid_code) + ' ' + esc(p.grid_name) + '</td></tr>'
-                    + '<tr><th>风险等级</th><td><span class="gg-swatch" style="background:'
-                    + k.colour + '"></span>' + esc(k.label) + '</td></tr></table>' + pageLink(p);
+                    + '<tr><th>风险等级</th><td><span class="gg-swatch ' + k.cls + '"></span>'
+                    + esc(k.label) + '</td></tr></table>' + pageLink(p);
             }
             __PAGE_LINK__
             var layer = L.vectorGrid.protobuf(url, {
@@ -1162,20 +1167,20 @@ class _MapChrome(folium.MacroElement):
             <div class="gg-legend-head">图例</div>
             {%- if this.show_risk %}
             <div class="gg-legend-sub">用人单位风险等级</div>
-            {%- for label, colour in this.risk_rows %}
-            <div class="gg-legend-row"><span class="gg-dot" style="background:{{ colour }}"></span>{{ label }}</div>
+            {%- for label, level in this.risk_rows %}
+            <div class="gg-legend-row"><span class="gg-dot gg-risk-{{ level }}"></span>{{ label }}</div>
             {%- endfor %}
             {%- if this.tiles %}
             <div class="gg-legend-note gg-legend-note-wide">13 级以下为聚合点：圆点越大单位越多，颜色为占两成以上的最高风险等级；点击查看各等级数量</div>
             {%- else %}
-            <div class="gg-legend-row"><span class="gg-donut gg-donut-key" style="background:{{ this.ring_key }}"><span></span></span>聚合圆环：各风险等级占比</div>
+            <div class="gg-legend-row"><span class="gg-donut gg-donut-key"><span></span></span>聚合圆环：各风险等级占比</div>
             <div class="gg-legend-note">圆环中心数字为用人单位数</div>
             {%- endif %}
             {%- endif %}
             {%- if this.classes %}
             <div class="gg-legend-sub">{{ this.classes_title }}</div>
             {%- for colour, label, grids in this.classes %}
-            <div class="gg-legend-row"><span class="gg-box" style="background:{{ colour }}"></span>{{ label }}<span class="gg-legend-count">{{ grids }} 个</span></div>
+            <div class="gg-legend-row"><span class="gg-box gg-class-{{ loop.index0 }}"></span>{{ label }}<span class="gg-legend-count">{{ grids }} 个</span></div>
             {%- endfor %}
             <div class="gg-legend-note gg-legend-note-wide">{{ this.classes_note }}</div>
             {%- if this.colour_target == "units" %}
@@ -1261,9 +1266,9 @@ class _MapChrome(folium.MacroElement):
             self.classes_title = html.escape(f"{colour_by.level_label}网格：{indicator.label}")
             self.classes_note = html.escape(f"{indicator.description}。自然断点分级，右列为网格数")
             self.colour_target = colour_by.target
-        self.risk_rows = [(html.escape(label), colour) for label, colour in RISK_LEVELS.values()]
-        self.ring_key = _ring_key_gradient()
-        self.css = _chrome_css(plain_background)
+        self.risk_rows = [(html.escape(label), level) for level, (label, _) in RISK_LEVELS.items()]
+        self.css = _chrome_css(plain_background) + "".join(
+            f".gg-class-{i} {{ background: {colour}; }}" for i, (colour, _, _) in enumerate(self.classes))
 
 
 def _ring_key_gradient() -> str:
@@ -1279,6 +1284,10 @@ def _chrome_css(plain_background: bool) -> str:
     return (
         f".leaflet-container {{ font-family: {_FONT_STACK}; }}"
         f"{background}"
+        # Colours as classes: the app's Content-Security-Policy allows no style attributes.
+        + "".join(f".gg-risk-{level} {{ background: {colour}; }}" for level, (_, colour) in RISK_LEVELS.items())
+        + f".gg-risk-unrated {{ background: {_UNRATED[1]}; }}"
+        + f".gg-donut.gg-donut-key {{ background: {_ring_key_gradient()}; }}"
         # leaflet.css keeps will-change: transform on every SVG renderer all the time, and
         # Chromium then keeps the raster scale of the last zoom animation: after a jump of
         # four levels the vectors are rasterised 16-fold and, out of tile memory, drawn only

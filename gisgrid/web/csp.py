@@ -87,15 +87,9 @@ def build_policy(nonce: str, basemap: str = "none") -> str:
     directives = [
         "default-src 'self'",
         f"script-src 'self' 'nonce-{nonce}'",
-        # <style> elements and stylesheets: ours and nonce-tagged only.
+        # <style> elements and stylesheets: ours and nonce-tagged only; no style=""
+        # attributes either (colours are classes; scripts set styles through the DOM).
         f"style-src 'self' 'nonce-{nonce}'",
-        # Relaxation: style="" attributes.  The risk swatches in our templates, the map
-        # legend, the employer popups and the cluster rings (a Leaflet divIcon whose html
-        # sets a per-cluster conic-gradient) are markup with colours in style attributes.
-        # An attribute cannot hold selectors, so it cannot read the page (the CSS-injection
-        # attacks need <style>); scripts stay nonce-only.  See the report of the CSP change
-        # for how grid_map.py could drop its attributes and this line with it.
-        "style-src-attr 'unsafe-inline'",
         " ".join(["img-src 'self' data: blob:", *BASEMAP_IMAGE_HOSTS[basemap]]),
         "font-src 'self'",
         "connect-src 'self'",

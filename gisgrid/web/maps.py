@@ -22,6 +22,16 @@ AREA_LEVEL, UNIT_LEVEL = 2, 3
 EMPLOYER_ROWS = 300
 
 
+@bp.app_context_processor
+def _risk_classes() -> dict:
+    """CSS classes ``risk-0`` … ``risk-3`` with the risk colours, for every page.
+
+    Classes, not style attributes: the Content-Security-Policy allows no inline styles.
+    """
+    rules = "".join(f".risk-{level}{{background:{colour}}}" for level, (_, colour) in RISK_LEVELS.items())
+    return {"risk_css": rules + ".risk-unrated{background:#78909c}"}
+
+
 def _settings():
     return current_app.config["GISGRID_SETTINGS"]
 

@@ -207,20 +207,25 @@ def test_cluster_icon_is_a_ring_of_risk_shares(areas):
     assert order == [[3, "高风险", "#c62828"], [2, "较高风险", "#ef6c00"],
                      [1, "一般风险", "#f9a825"], [0, "低风险", "#2e7d32"], [-1, "未评级", "#78909c"]]
     assert "conic-gradient(" in html and "Math.log(total)" in html
-    assert "gg-risk-" not in html  # no more colouring by the worst level
+    icon = re.search(r"function \(cluster\) \{.*?\n\}", html, re.S).group(0)
+    assert "gg-risk-" not in icon  # no more colouring by the worst level
+    assert "style=" not in icon    # built through the DOM: the CSP allows no style attributes
 
 
 def test_legend_lists_risk_levels_and_grid_symbols(areas, units):
     html = render(areas, units)
     legend = re.search(r'<div id="\w+_legend" class="gg-legend">(.*?)\n\s*</div>\n', html, re.S)
     assert legend
-    for label, colour in RISK_LEVELS.values():
-        assert label in legend.group(1) and colour in legend.group(1)
+    # Colours come from classes (the CSP allows no style attributes), defined in the header.
+    for level, (label, colour) in RISK_LEVELS.items():
+        assert label in legend.group(1) and f'class="gg-dot gg-risk-{level}"' in legend.group(1)
+        assert f".gg-risk-{level} {{ background: {colour}; }}" in html
+    assert 'style="' not in legend.group(1)
     assert "街道/乡镇网格（相邻异色）" in legend.group(1)
     assert "社区/村网格边界" in legend.group(1)
     assert "聚合圆环：各风险等级占比" in legend.group(1)
-    assert ("conic-gradient(#c62828 0deg 90deg, #ef6c00 90deg 180deg, #f9a825 180deg 270deg,"
-            " #2e7d32 270deg 360deg)") in legend.group(1)
+    assert (".gg-donut.gg-donut-key { background: conic-gradient(#c62828 0deg 90deg, #ef6c00 90deg 180deg,"
+            " #f9a825 180deg 270deg, #2e7d32 270deg 360deg); }") in html
 
 
 def test_legend_has_no_ring_without_employers(areas):
