@@ -1,7 +1,7 @@
 """The filing package for the upper level (上报材料) in one zip, with a manifest.
 
 Contents: the diagram (PDF and PNG), the atlas, the employer registers, the 四定 roster,
-the grid data (GeoPackage, and Shapefile with GBK attribute names as most desktop GIS in
+a summary table of counts and rates per grid, a risk 分级图 of the finest grids, the grid data (GeoPackage, and Shapefile with GBK attribute names as most desktop GIS in
 Chinese offices expect), a summary table of counts per grid and ``清单.csv`` listing every
 other file with its size and SHA-256.
 
@@ -26,8 +26,9 @@ import geopandas as gpd
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from gisgrid.analysis.indicators import INDICATORS, grid_indicators
 from gisgrid.analysis.risk import RISK_LEVELS
-from gisgrid.config import Settings
+from gisgrid.config import DEFAULT_STALE_MONTHS, Settings
 from gisgrid.crs import gauss_kruger_epsg
 from gisgrid.export.data import (
     describe_target,
@@ -76,9 +77,11 @@ def export_package(session: Session, path: str | Path | IO[bytes], level: int = 
     gen = find_export_generation(session, generation)
     with tempfile.TemporaryDirectory(prefix="gisgrid-package-") as tmp:
         work = Path(tmp)
+        finest = int(read_grids(session, gen)["level"].max())
         names = [
             f"01_网格划分示意图_第{level}级.pdf", f"02_网格划分示意图_第{level}级.png", "03_网格图集.pdf",
             "04_用人单位登记册.xlsx", "05_四定人员花名册.xlsx", "06_网格统计表.xlsx",
+            f"08_较高及以上风险占比分级图_第{finest}级.pdf",
         ]
         common = {"settings": settings, "generation": gen.name, "issued_on": today, "paper": paper}
         export_diagram(session, work / names[0], level=level, **common)
@@ -87,7 +90,10 @@ def export_package(session: Session, path: str | Path | IO[bytes], level: int = 
         export_registers(session, work / names[3], generation=gen.name, today=today,
                          stale_months=settings.stale_months)
         export_roster(session, work / names[4], generation=gen.name, today=today)
-        summarise_grids(session, gen.name, today).to_excel(work / names[5], index=False, sheet_name="网格统计")
+        summarise_grids(session, gen.name, today, stale_months=settings.stale_months).to_excel(
+            work / names[5], index=False, sheet_name="网格统计")
+        # Where the risky employers are, at the finest level: what the upper level asks first.
+        export_diagram(session, work / names[6], level=finest, colour_by="risk_share", **common)
         data_files = write_grid_data(read_grids(session, gen), work / "07_网格数据")
         files = [work / n for n in names] + data_files
         rows = [_manifest_row(f, work) for f in files]
@@ -142,8 +148,10 @@ def write_grid_data(grids: gpd.GeoDataFrame, folder: Path) -> list[Path]:
     return written
 
 
-def summarise_grids(session: Session, generation: str | None = None, today: dt.date | None = None) -> pd.DataFrame:
-    """One row per grid: code, name, level, parent, area, employers by risk level, staff.
+def summarise_grids(session: Session, generation: str | None = None, today: dt.date | None = None,
+                    stale_months: int = DEFAULT_STALE_MONTHS) -> pd.DataFrame:
+    """One row per grid: code, name, level, parent, area, employers by risk level, staff, and
+    the indicators of :mod:`gisgrid.analysis.indicators` in percent (empty where no data).
 
     Employers of a grid include those of its descendants.
     """
@@ -175,4 +183,8 @@ def summarise_grids(session: Session, generation: str | None = None, today: dt.d
         "职工人数": counts["headcount"].values,
         "四定人员（人）": grids["code"].map(people).fillna(0).astype(int).values,
     })
+    rates = pd.concat([grid_indicators(session, gen.id, int(lvl), stale_months=stale_months, today=today)
+                       for lvl in sorted(set(grids["level"]))])
+    for key in ("risk_share", "contract_rate", "insured_rate", "stale_share"):
+        table[f"{INDICATORS[key].label}（%）"] = grids["code"].map(rates[key]).round(1).values
     return table

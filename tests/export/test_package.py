@@ -48,6 +48,7 @@ def test_package_holds_every_part(package, tmp_path):
         names = archive.namelist()
         archive.extractall(tmp_path)
     for part in ("示意图_第2级.pdf", "示意图_第2级.png", "图集.pdf", "登记册.xlsx", "花名册.xlsx", "统计表.xlsx",
+                 "较高及以上风险占比分级图_第3级.pdf",
                  ".gpkg", "level2.shp", "level2.dbf", "level2.prj", "level2.cpg"):
         assert any(n.endswith(part) for n in names), part
     cpg = next(tmp_path.rglob("level2.cpg"))
@@ -71,6 +72,11 @@ def test_summary_counts_add_up(package, tmp_path):
     risk_cols = [c for c in table.columns if c.endswith("风险（家）")]
     assert (table[risk_cols].sum(axis=1) == table["用人单位（家）"]).all()
     assert table["网格编码"].str.len().isin([6, 9, 12]).all()
+    # Rates in percent beside the counts; the city's risk share is the share of its counts.
+    for column in ("较高及以上风险占比（%）", "劳动合同签订率（%）", "社会保险参保率（%）", "超期未调查占比（%）"):
+        assert table[column].between(0, 100).all(), column
+    high = city["较高风险（家）"] + city["高风险（家）"]
+    assert city["较高及以上风险占比（%）"] == round(100 * high / city["用人单位（家）"], 1)
 
 
 def test_cli_package_refuses_other_suffix(demo_cli, tmp_path):
