@@ -189,3 +189,36 @@ def employer_count(session: Session) -> int:
 
 def geojson_dumps(obj) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def search(session: Session, text: str, limit: int = 50) -> dict:
+    """Grids and employers whose code, name (or, for employers, address) contains ``text``.
+
+    Case-insensitive; ``%`` and ``_`` in the text are literal.  Grids of the active
+    generation; employers with their finest grid there.  Exact code matches come first.
+
+    Examples
+    --------
+    >>> search(session, "新华")["grids"][0]["code"]  # doctest: +SKIP
+    '419901001'
+    """
+    text = (text or "").strip()
+    if not text:
+        return {"grids": [], "employers": []}
+    gen = active_generation(session)
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    params = {"p": pattern, "t": text.upper(), "gen": gen.id if gen else -1, "limit": limit}
+    grids = session.execute(sa.text("""
+        SELECT code, name, level, kind FROM grid
+        WHERE generation_id = :gen AND (code ILIKE :p OR name ILIKE :p)
+        ORDER BY code <> :t, level, code LIMIT :limit
+    """), params).mappings().all()
+    employers = session.execute(sa.text("""
+        SELECT e.id, e.credit_code, e.name, e.address, e.risk_level, g.code AS grid_code, g.name AS grid_name
+        FROM employer e
+        LEFT JOIN assignment a ON a.employer_id = e.id AND a.generation_id = :gen
+        LEFT JOIN grid g ON g.id = a.grid_id
+        WHERE e.credit_code = :t OR e.name ILIKE :p OR e.address ILIKE :p
+        ORDER BY e.credit_code IS DISTINCT FROM :t, e.risk_level DESC NULLS LAST, e.name LIMIT :limit
+    """), params).mappings().all()
+    return {"grids": [dict(r) for r in grids], "employers": [dict(r) for r in employers]}

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
 from gisgrid.analysis.risk import RISK_LEVELS
 from gisgrid.analysis.indicators import INDICATORS, grid_indicators
 from gisgrid.db.queries import (
-    active_generation, employer_count, employers_geojson, find_generation, grid_detail, grid_employers, grid_frame, list_grids,
+    active_generation, employer_count, search, employers_geojson, find_generation, grid_detail, grid_employers, grid_frame, list_grids,
 )
 from gisgrid.employers.queries import find_employer
 from gisgrid.errors import InputError
@@ -197,6 +197,26 @@ def employer_page(key: str):
         role_labels=ROLE_LABELS, located_labels=LOCATED_BY_LABELS, code_status=CREDIT_CODE_STATUS,
         stale_months=_settings().stale_months,
     )
+
+
+SEARCH_LIMIT = 50
+
+
+@bp.get("/search")
+def search_page():
+    """Find a grid or an employer by code, name or address (what an inspector types)."""
+    text = (request.args.get("q") or "").strip()
+    if len(text) > 100:
+        raise InputError(f"搜索内容过长（{len(text)} 个字符）；最多 100 个字符")
+    found = search(get_session(), text, limit=SEARCH_LIMIT)
+    # One exact hit: go straight to it.
+    if len(found["grids"]) + len(found["employers"]) == 1:
+        if found["grids"]:
+            return redirect(url_for("maps.grid_page", code=found["grids"][0]["code"]))
+        e = found["employers"][0]
+        return redirect(url_for("maps.employer_page", key=e["credit_code"] or e["id"]))
+    return render_template("search.html", q=text, found=found, limit=SEARCH_LIMIT, risk_levels=RISK_LEVELS,
+                           kind_labels=KIND_LABELS)
 
 
 def _ancestor_at(session, detail: dict, level: int) -> str:
