@@ -131,11 +131,15 @@ _SCOPE = """
 
 
 def grid_employers(session: Session, code: str | None = None, generation: str | None = None,
-                   limit: int | None = None) -> list[dict]:
-    """Employers assigned to a grid or its descendants (all when ``code`` is None), riskiest first."""
+                   limit: int | None = None, stale_months: int = 6, today: dt.date | None = None) -> list[dict]:
+    """Employers assigned to a grid or its descendants (all when ``code`` is None), riskiest first.
+
+    Each row also says whether the employer is stale (no survey within ``stale_months``)
+    and carries its key-supervision reasons (``key_flags``).
+    """
     gen = find_generation(session, generation)
     scope_filter = "TRUE"
-    params: dict = {"gen": gen.id, "limit": limit}
+    params: dict = {"gen": gen.id, "limit": limit, "stale": stale_months, "today": today or dt.date.today()}
     if code is not None:
         grid_id = session.execute(sa.text("SELECT id FROM grid WHERE generation_id = :gen AND code = :code"),
                                   {"gen": gen.id, "code": code}).scalar()
@@ -146,6 +150,9 @@ def grid_employers(session: Session, code: str | None = None, generation: str | 
     rows = session.execute(sa.text(f"""
         WITH RECURSIVE scope AS ({_SCOPE if code is not None else 'SELECT NULL::int AS id'})
         SELECT e.id, e.name, e.credit_code, e.address, e.headcount, e.risk_level, e.risk_rule,
+               e.key_flags, e.credit_code_status, e.surveyed_on,
+               (e.surveyed_on IS NULL OR e.surveyed_on < (CAST(:today AS date) - make_interval(months => :stale)))
+                   AS stale,
                g.code AS grid_code, g.name AS grid_name,
                ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat
         FROM assignment a JOIN employer e ON e.id = a.employer_id JOIN grid g ON g.id = a.grid_id

@@ -167,7 +167,7 @@ def grid_page(code: str):
     parts = _map_parts(areas, units, url_for("maps.employers_data", grid=code), focus=focus,
                        title=f"{detail['code']} {detail['name']}", employer_count=detail["employers"],
                        colour_by=colour_by, selector=selector)
-    employers = grid_employers(session, code, limit=EMPLOYER_ROWS)
+    employers = grid_employers(session, code, limit=EMPLOYER_ROWS, stale_months=_settings().stale_months)
     return render_template(
         "grid.html", parts=parts, grid=detail, employers=employers, employer_rows=EMPLOYER_ROWS,
         risk_levels=RISK_LEVELS, kind_labels=KIND_LABELS, role_labels=ROLE_LABELS,

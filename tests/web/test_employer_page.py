@@ -51,3 +51,26 @@ def test_grid_page_and_popups_link_to_the_employer_page(client, demo_url):
     assert f'href="/employers/{e["credit_code"]}"' in grid
     # The popup script builds the link from this template.
     assert '"/employers/{key}"' in grid and "查看一企一档" in grid
+
+
+def test_grid_page_flags_key_supervision_and_stale_surveys(client, demo_url):
+    e = _employer(demo_url, "e.key_flags IS NOT NULL AND a.grid_id IS NOT NULL AND e.credit_code IS NOT NULL")
+    text = client.get(f"/grids/{e['grid_code']}").get_data(as_text=True)
+    assert '<span class="tag key"' in text and "重点监管" in text
+
+
+def test_grid_employers_stale_flag_follows_the_period(demo_url):
+    import datetime as dt
+
+    from sqlalchemy.orm import Session
+
+    from gisgrid.db.queries import grid_employers
+
+    engine = sa.create_engine(demo_url)
+    with Session(engine) as session:
+        rows = grid_employers(session, "419901001001", today=dt.date(2026, 11, 22))
+        longer = grid_employers(session, "419901001001", today=dt.date(2026, 11, 22), stale_months=120)
+    engine.dispose()
+    cutoff = dt.date(2026, 5, 22)
+    assert rows and all(r["stale"] == (r["surveyed_on"] is None or r["surveyed_on"] < cutoff) for r in rows)
+    assert any(r["stale"] for r in rows) and not any(r["stale"] for r in longer if r["surveyed_on"])
