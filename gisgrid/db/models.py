@@ -11,7 +11,7 @@ import uuid
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
-    BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Index, Integer,
+    JSON, BigInteger, Boolean, CheckConstraint, Date, DateTime, Float, ForeignKey, Index, Integer,
     SmallInteger, String, Text, UniqueConstraint, func, text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -147,7 +147,8 @@ class EmployerSurvey(Base):
     employer_id: Mapped[int] = mapped_column(BigInteger, index=True)
     surveyed_on: Mapped[dt.date | None] = mapped_column(Date)
     source: Mapped[str | None] = mapped_column(Text)
-    data: Mapped[dict] = mapped_column(JSONB)
+    # json, not jsonb (migration 0004): written in bulk, read whole, never queried inside.
+    data: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
