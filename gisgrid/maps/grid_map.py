@@ -752,14 +752,28 @@ def _label_rows(gdf: gpd.GeoDataFrame, *, minor: bool) -> list[list]:
     ]
 
 
-# The popup's link to the employer's own page (一企一档): by credit code, or by id for an
-# employer without one.
-_PAGE_LINK_JS = """
+# One employer's popup, for the clustered layer and the vector tiles alike: the summary
+# and a link to the employer's own page (一企一档), by credit code, or by id without one.
+# Expects ``pageUrl`` (the page URL with ``{key}``, or null) in the enclosing function.
+_EMPLOYER_POPUP_JS = """
+            function esc(value) {
+                return String(value == null ? "" : value).replace(/[&<>"']/g, function (c) {
+                    return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+                });
+            }
             function pageLink(p) {
                 var key = p.credit_code || (p.id != null ? String(p.id) : "");
                 if (!pageUrl || !key) { return ""; }
                 return '<div class="gg-popup-link"><a href="' + esc(pageUrl.replace("{key}", encodeURIComponent(key)))
                     + '">查看一企一档 ›</a></div>';
+            }
+            function employerPopup(p, risk) {
+                return '<table class="gg-popup">'
+                    + '<tr><th>单位名称</th><td>' + esc(p.name) + '</td></tr>'
+                    + '<tr><th>统一社会信用代码</th><td>' + esc(p.credit_code) + '</td></tr>'
+                    + '<tr><th>网格</th><td>' + esc(p.grid_code) + ' ' + esc(p.grid_name) + '</td></tr>'
+                    + '<tr><th>风险等级</th><td><span class="gg-swatch ' + risk.cls + '"></span>'
+                    + esc(risk.label) + '</td></tr></table>' + pageLink(p);
             }
 """
 
@@ -771,26 +785,15 @@ class _EmployerLoader(folium.MacroElement):
         """
         {% macro script(this, kwargs) %}
         (function (map, cluster, url, levels, pageUrl) {
-            function esc(value) {
-                return String(value == null ? "" : value).replace(/[&<>"']/g, function (c) {
-                    return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
-                });
-            }
             function levelOf(p) {
                 var key = p.risk_level == null ? "" : String(p.risk_level);
                 return levels.hasOwnProperty(key) && key !== "unrated" ? Number(key) : -1;
             }
+            __EMPLOYER_POPUP__
             function popupHtml(p) {
                 var level = levelOf(p);
-                var risk = levels[level < 0 ? "unrated" : String(level)];
-                return '<table class="gg-popup">'
-                    + '<tr><th>单位名称</th><td>' + esc(p.name) + '</td></tr>'
-                    + '<tr><th>统一社会信用代码</th><td>' + esc(p.credit_code) + '</td></tr>'
-                    + '<tr><th>网格</th><td>' + esc(p.grid_code) + ' ' + esc(p.grid_name) + '</td></tr>'
-                    + '<tr><th>风险等级</th><td><span class="gg-swatch ' + risk.cls + '"></span>'
-                    + esc(risk.label) + '</td></tr></table>' + pageLink(p);
+                return employerPopup(p, levels[level < 0 ? "unrated" : String(level)]);
             }
-            __PAGE_LINK__
             function notify(text) {
                 var box = L.control({position: "topright"});
                 box.onAdd = function () {
@@ -834,7 +837,7 @@ class _EmployerLoader(folium.MacroElement):
         })({{ this.map.get_name() }}, {{ this.cluster.get_name() }}, {{ this.url_json }},
            {{ this.levels_json }}, {{ this.page_url_json }});
         {% endmacro %}
-        """.replace("__PAGE_LINK__", _PAGE_LINK_JS)
+        """.replace("__EMPLOYER_POPUP__", _EMPLOYER_POPUP_JS)
     )
 
     def __init__(self, cluster: folium.plugins.MarkerCluster, url: str, page_url: str | None = None):
@@ -888,11 +891,7 @@ class _EmployerTiles(JSCSSMixin, folium.map.Layer):
         {% macro script(this, kwargs) %}
         (function (map, url, levels, pageUrl) {
             __SHIM__
-            function esc(value) {
-                return String(value == null ? "" : value).replace(/[&<>"']/g, function (c) {
-                    return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
-                });
-            }
+            __EMPLOYER_POPUP__
             function risk(level) {
                 var key = level == null ? "unrated" : String(level);
                 return levels[key] || levels.unrated;
@@ -926,15 +925,8 @@ class _EmployerTiles(JSCSSMixin, folium.map.Layer):
                                 + esc(k.label) + '</th><td>' + r[1] + '</td></tr>';
                         }).join("") + '</table><div class="gg-legend-note gg-legend-note-wide">放大到 13 级以上查看各单位</div>';
                 }
-                var k = risk(p.risk_level);
-                return '<table class="gg-popup">'
-                    + '<tr><th>单位名称</th><td>' + esc(p.name) + '</td></tr>'
-                    + '<tr><th>统一社会信用代码</th><td>' + esc(p.credit_code) + '</td></tr>'
-                    + '<tr><th>网格</th><td>' + esc(p.grid_code) + ' ' + esc(p.grid_name) + '</td></tr>'
-                    + '<tr><th>风险等级</th><td><span class="gg-swatch ' + k.cls + '"></span>'
-                    + esc(k.label) + '</td></tr></table>' + pageLink(p);
+                return employerPopup(p, risk(p.risk_level));
             }
-            __PAGE_LINK__
             var layer = L.vectorGrid.protobuf(url, {
                 rendererFactory: L.canvas.tile,
                 interactive: true,
@@ -955,7 +947,7 @@ class _EmployerTiles(JSCSSMixin, folium.map.Layer):
             window.{{ this.get_name() }} = layer;
         })({{ this._parent.get_name() }}, {{ this.url_json }}, {{ this.levels_json }}, {{ this.page_url_json }});
         {% endmacro %}
-        """.replace("__SHIM__", _FAKESTOP_SHIM).replace("__PAGE_LINK__", _PAGE_LINK_JS)
+        """.replace("__SHIM__", _FAKESTOP_SHIM).replace("__EMPLOYER_POPUP__", _EMPLOYER_POPUP_JS)
     )
 
     def __init__(self, url: str, *, show: bool = True, page_url: str | None = None):
