@@ -13,6 +13,7 @@ import geopandas as gpd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gisgrid.config import DEFAULT_STALE_MONTHS
 from gisgrid.db.models import Generation
 from gisgrid.errors import NotFound
 
@@ -131,7 +132,8 @@ _SCOPE = """
 
 
 def grid_employers(session: Session, code: str | None = None, generation: str | None = None,
-                   limit: int | None = None, stale_months: int = 6, today: dt.date | None = None) -> list[dict]:
+                   limit: int | None = None, stale_months: int = DEFAULT_STALE_MONTHS,
+                   today: dt.date | None = None) -> list[dict]:
     """Employers assigned to a grid or its descendants (all when ``code`` is None), riskiest first.
 
     Each row also says whether the employer is stale (no survey within ``stale_months``)

@@ -183,7 +183,9 @@ def employer_page(key: str):
     grid = grid_detail(session, grid_code) if grid_code else None
     # Placement through the JSON API (by credit code, or id without one).
     place_url = url_for("employers_api.employer_place", code=record["credit_code"] or str(record["id"]))
-    if grid is not None and record["lon"] is not None:
+    if active_generation(session) is None:
+        parts = None  # no grids to draw yet: the file without a map
+    elif grid is not None and record["lon"] is not None:
         areas, units, focus = _grid_scene(session, grid)
         parts = _map_parts(areas, units, url_for("maps.employers_data", grid=grid["code"]), focus=focus,
                            title=record["name"], employer_count=grid["employers"],

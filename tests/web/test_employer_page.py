@@ -74,3 +74,17 @@ def test_grid_employers_stale_flag_follows_the_period(demo_url):
     cutoff = dt.date(2026, 5, 22)
     assert rows and all(r["stale"] == (r["surveyed_on"] is None or r["surveyed_on"] < cutoff) for r in rows)
     assert any(r["stale"] for r in rows) and not any(r["stale"] for r in longer if r["surveyed_on"])
+
+
+def test_employer_page_without_any_active_grids_shows_the_file_without_a_map(run_cli, tmp_path, settings):
+    from gisgrid.employers.identifiers import make_credit_code
+    from gisgrid.web import create_app
+
+    code = make_credit_code("419901", 9001)
+    path = tmp_path / "one.csv"
+    path.write_text(f"单位名称,统一社会信用代码,地址,经度,纬度\n孤单公司,{code},某路1号,113.70,34.30\n",
+                    encoding="utf-8-sig")
+    run_cli("employers", "import", path, "--commit")
+    page = create_app({"TESTING": True}, settings=settings).test_client().get(f"/employers/{code}")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "孤单公司" in text and "leaflet" not in text.lower()
