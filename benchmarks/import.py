@@ -19,6 +19,7 @@ end to end) is met.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import shutil
 import statistics
@@ -168,6 +169,70 @@ def report(label: str, runs: list[dict]) -> float:
     return rate
 
 
+# What a first import has to write, as the tables' own indexes (rebuilt after the load).
+FLOOR_INDEXES = (
+    "ALTER TABLE floor_employer ADD PRIMARY KEY (id)",
+    "CREATE INDEX ON floor_employer USING gist (geom)",
+    "CREATE INDEX ON floor_employer (name_key)",
+    "CREATE UNIQUE INDEX ON floor_employer (credit_code) WHERE credit_code IS NOT NULL",
+    "ALTER TABLE floor_employer_survey ADD PRIMARY KEY (id)",
+    "CREATE INDEX ON floor_employer_survey (employer_id)",
+    "ALTER TABLE floor_employer_grade ADD PRIMARY KEY (employer_id, year)",
+)
+
+
+def time_floor(engine) -> dict:
+    """The baseline of this run: the server alone storing what the first import stored.
+
+    The rows the import wrote to ``employer``, ``employer_survey`` and ``employer_grade``
+    are read back (COPY TO, not timed), then COPYed into empty copies of those tables made
+    in a transaction (so WAL is written as for the real tables) and their indexes built,
+    then rolled back. No parsing, checking, matching, map-cell counts or spatial order: a
+    floor below which no import of these rows into this database can go on this machine,
+    however its Python side is written and overlapped.
+    """
+    raw = engine.raw_connection()
+    try:
+        with raw.cursor() as cur:
+            dumps = {}
+            for table in ("employer", "employer_survey", "employer_grade"):
+                buffer = io.BytesIO()
+                cur.copy_expert(f"COPY {table} TO STDOUT", buffer)
+                dumps[table] = buffer.getvalue()
+            raw.commit()
+            seconds = {}
+            start = time.perf_counter()
+            for table, data in dumps.items():
+                mark = time.perf_counter()
+                cur.execute(f"CREATE TABLE floor_{table} (LIKE {table} INCLUDING DEFAULTS)")
+                cur.copy_expert(f"COPY floor_{table} FROM STDIN", io.BytesIO(data), size=1 << 20)
+                seconds[f"copy {table}"] = time.perf_counter() - mark
+            mark = time.perf_counter()
+            for statement in FLOOR_INDEXES:
+                cur.execute(statement)
+            seconds["indexes"] = time.perf_counter() - mark
+            seconds["total"] = time.perf_counter() - start
+            raw.rollback()
+    finally:
+        raw.close()
+    return seconds
+
+
+def report_floor(runs: list[dict], rows: int, rate: float) -> None:
+    """Print the baseline's medians and the first import's rate as a ratio of it."""
+    median = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    ceiling = rows / median["total"]
+    print(f"baseline (same run): the server alone storing the first import's rows — COPY into bare "
+          f"copies of the tables + their index builds, median of {len(runs)}:")
+    for step, seconds in median.items():
+        if step != "total":
+            print(f"  {step:24s} {seconds:6.2f} s")
+    print(f"  total                    {median['total']:6.2f} s  = at most {ceiling:,.0f} rows/s for any import "
+          f"of these rows on this machine (budget {BUDGET:,}: "
+          f"{'reachable' if ceiling >= BUDGET else 'out of reach here'})")
+    print(f"  first import / baseline: {ceiling / rate:.2f}× the baseline's time")
+
+
 def clear_employers(engine) -> None:
     with session_scope(engine) as session:
         session.execute(sa.text("TRUNCATE employer, employer_survey, employer_grade RESTART IDENTITY"))
@@ -192,17 +257,19 @@ def main() -> None:
           + f" on {os.cpu_count()} CPUs")
     try:
         add_territory(engine)
-        first, again = [], []
+        first, again, floor = [], [], []
         for i in range(args.repeat):
             if i:
                 clear_employers(engine)
             first.append(time_import(engine, path))
+            floor.append(time_floor(engine))
             again.append(time_import(engine, path))
             print(f"run {i + 1}: first import {first[-1]['wall']['total']:.2f} s, "
                   f"re-import {again[-1]['wall']['total']:.2f} s; load average "
                   + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
-        report("first import", first)
+        rate = report("first import", first)
         report("re-import (unchanged)", again)
+        report_floor(floor, first[-1]["rows"], rate)
     finally:
         engine.dispose()
         close_database(cluster, keep=args.keep)

@@ -11,8 +11,9 @@ from gisgrid.employers.identifiers import make_credit_code
 HEADER = "单位名称,统一社会信用代码,地址,职工人数,调查日期,经度,纬度"
 
 
-def _write(path, rows):
-    path.write_bytes(("\n".join([HEADER, *rows]) + "\n").encode("utf-8"))
+def _write(path, rows, grade: bool = False):
+    header = HEADER + ",诚信等级" if grade else HEADER
+    path.write_bytes(("\n".join([header, *rows]) + "\n").encode("utf-8"))
     return path
 
 
@@ -40,25 +41,43 @@ def test_tabs_backslashes_and_null_markers_survive_the_load(run_cli, tmp_path, e
     assert (again["imported"], again["updated"], again["unchanged"]) == (0, 0, 2)
 
 
-def test_bulk_load_rebuilds_survey_index_and_restores_settings(run_cli, tmp_path, engine, monkeypatch):
+def _index_definitions(engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.execute(sa.text(
+            "SELECT indexdef FROM pg_indexes WHERE tablename IN ('employer', 'employer_survey', 'employer_grade')"
+        )).scalars())
+
+
+def test_bulk_load_rebuilds_indexes_and_keys_as_they_were(run_cli, tmp_path, engine, monkeypatch):
     from gisgrid.employers import register
 
     monkeypatch.setattr(register, "BULK_REBUILD_ROWS", 2)
-    rows = [f"企业{i},{make_credit_code('419999', 200 + i)},和平路{i}号,{i + 1},2026-01-0{i + 1},113.7{i},34.3{i}"
+    before = _index_definitions(engine)
+    assert any("employer_pkey" in d for d in before) and any("employer_grade_pkey" in d for d in before)
+    rows = [f"企业{i},{make_credit_code('419999', 200 + i)},和平路{i}号,{i + 1},2026-01-0{i + 1},113.7{i},34.3{i},A"
             for i in range(3)]
-    report = _import(run_cli, _write(tmp_path / "r.csv", rows), "--commit")
+    # Into empty tables: secondary indexes and primary keys are dropped and built again.
+    report = _import(run_cli, _write(tmp_path / "r.csv", rows, grade=True), "--commit")
     assert report["imported"] == 3
+    assert _index_definitions(engine) == before
     with engine.connect() as conn:
-        indexes = set(conn.execute(sa.text("SELECT indexname FROM pg_indexes "
-                                           "WHERE tablename IN ('employer', 'employer_survey')")).scalars())
         ids = conn.execute(sa.text("SELECT id FROM employer ORDER BY id")).scalars().all()
         survey_ids = conn.execute(sa.text("SELECT employer_id FROM employer_survey ORDER BY 1")).scalars().all()
-    assert {"employer_geom_gix", "employer_name_key_ix", "employer_credit_code_uq",
-            "ix_employer_survey_employer_id"} <= indexes
-    assert ids == survey_ids
+        grades = conn.execute(sa.text("SELECT count(*) FROM employer_grade")).scalar()
+    assert ids == survey_ids and grades == 3
     # A second bulk import of the same codes matches them (unique index rebuilt) and changes nothing.
-    again = _import(run_cli, _write(tmp_path / "r.csv", rows), "--commit")
+    again = _import(run_cli, _write(tmp_path / "r.csv", rows, grade=True), "--commit")
     assert (again["imported"], again["unchanged"]) == (0, 3)
+    # A bulk import larger than the table, not into an empty one: the indexes are rebuilt, the
+    # keys kept, and a grade of the same year is replaced (ON CONFLICT needs the key).
+    more = [r[:-1] + "B" for r in rows] + [
+        f"新企业{i},{make_credit_code('419999', 300 + i)},和平路{i}号,1,2026-02-01,113.7,34.3,C" for i in range(4)]
+    third = _import(run_cli, _write(tmp_path / "r.csv", more, grade=True), "--commit")
+    assert (third["imported"], third["updated"]) == (4, 3)
+    assert _index_definitions(engine) == before
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT string_agg(grade, '' ORDER BY employer_id) FROM employer_grade")
+                            ).scalar() == "BBBCCCC"
 
 
 def test_load_register_restores_work_mem(engine, monkeypatch):

@@ -99,7 +99,7 @@ def test_first_import_into_empty_table_writes_what_the_general_merge_writes(run_
         conn.execute(sa.text("TRUNCATE employer, employer_survey, employer_grade, employer_cell RESTART IDENTITY"))
     # The all-new statement as it runs when the table was filled meanwhile: it writes nothing.
     monkeypatch.setattr(register, "_MERGE_ALL_NEW",
-                        register._ALL_NEW.replace("NOT EXISTS", "EXISTS") + register._WRITE)
+                        register._MERGE_ALL_NEW.replace("NOT EXISTS", "EXISTS"))
     general = _import(run_cli, path, rows)
     assert {k: v for k, v in lean.items() if k != "warnings"} == {k: v for k, v in general.items()
                                                                   if k != "warnings"}
