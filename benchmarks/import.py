@@ -40,7 +40,8 @@ from gisgrid.crs import wgs84_to_shifted  # noqa: E402
 from gisgrid.db.engine import session_scope  # noqa: E402
 from gisgrid.employers.identifiers import make_credit_code  # noqa: E402
 from gisgrid.employers.queries import accepted_codes, load_territory  # noqa: E402
-from gisgrid.employers.register import load_register, read_register, validate_register  # noqa: E402
+from gisgrid.employers.reading import read_register  # noqa: E402
+from gisgrid.employers.register import load_register, validate_register  # noqa: E402
 
 X0, Y0, SPAN = 113.55, 34.20, 0.35
 BUDGET = 50_000
@@ -123,7 +124,7 @@ def time_import(engine, path: Path) -> dict:
     cpu["total"] = time.process_time() - start[1]
     return {"wall": wall, "cpu": cpu, "triggers": triggers, "rows": len(frame),
             "rejected": len({p["row"] for p in rejected}), "warnings": len(warnings),
-            **{k: v for k, v in loaded.items() if k != "changed_ids"}}
+            **{k: v for k, v in loaded.items() if k not in ("changed_ids", "warnings")}}
 
 
 def trace_functions(session) -> bool:

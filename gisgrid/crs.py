@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,12 +28,36 @@ SHIFTED = ("gcj02", "bd09")
 # central meridian 3° east, up to 4554 = CM 135E, which covers China.
 _FIRST_ZONE_EPSG, _FIRST_MERIDIAN, _LAST_ZONE_EPSG = 4534, 75.0, 4554
 
+# Keys as :func:`crs_alias_key` leaves them (NFKC, lower case, no spaces/hyphens/underscores,
+# no 坐标/坐标系 suffix): the spellings registers actually use.
 _ALIASES = {
-    "cgcs2000": "EPSG:4490", "wgs84": "EPSG:4326", "wgs-84": "EPSG:4326",
-    "gcj02": "gcj02", "gcj-02": "gcj02", "gcj": "gcj02", "amap": "gcj02", "gaode": "gcj02",
-    "高德": "gcj02", "火星坐标": "gcj02", "bd09": "bd09", "bd-09": "bd09", "baidu": "bd09", "百度": "bd09",
-    "国家2000": "EPSG:4490", "2000": "EPSG:4490",
+    **dict.fromkeys(("cgcs2000", "cgcs", "国家2000", "2000", "2000国家大地", "国家大地2000", "大地2000",
+                     "2000大地", "中国2000", "china2000", "天地图", "epsg4490"), "EPSG:4490"),
+    **dict.fromkeys(("wgs84", "wgs", "wgs1984", "gps", "epsg4326"), "EPSG:4326"),
+    **dict.fromkeys(("gcj02", "gcj", "国测局", "火星坐标", "amap", "gaode", "高德", "高德地图", "腾讯", "腾讯地图",
+                     "tencent", "qq"), "gcj02"),
+    **dict.fromkeys(("bd09", "bd09ll", "baidu", "百度", "百度地图", "百度经纬度"), "bd09"),
 }
+_ALIAS_NOISE = re.compile(r"[\s\-_－—–·.]+")
+_ALIAS_SUFFIXES = ("坐标系统", "坐标系", "坐标")
+# Spellings that are only a 坐标系 name with their suffix ("火星坐标", not a bare "火星").
+_SUFFIX_KEPT = ("火星坐标",)
+
+
+def crs_alias_key(text: str) -> str:
+    """The lookup key of a 坐标系 spelling: NFKC, lower case, no spaces/hyphens, no 坐标(系) suffix.
+
+    >>> crs_alias_key(" GCJ-02坐标系 "), crs_alias_key("ＣＧＣＳ 2000"), crs_alias_key("国测局坐标")
+    ('gcj02', 'cgcs2000', '国测局')
+    """
+    key = _ALIAS_NOISE.sub("", unicodedata.normalize("NFKC", text or "")).lower()
+    for kept in _SUFFIX_KEPT:
+        if key.startswith(kept):
+            return kept
+    for suffix in _ALIAS_SUFFIXES:
+        if key.endswith(suffix) and len(key) > len(suffix):
+            return key[: -len(suffix)]
+    return key
 
 
 @dataclass(frozen=True)
@@ -50,14 +75,19 @@ class DeclaredCrs:
 def parse_crs(text: str) -> DeclaredCrs:
     """Read a ``--crs`` value: ``EPSG:xxxx``, a bare code, ``gcj02``, ``bd09``, ``CGCS2000``, ``WGS84``.
 
+    The usual register spellings are accepted too, in any case and width, with or without
+    spaces, hyphens and a 坐标/坐标系 suffix: 国测局, 火星坐标系, 高德, 腾讯 (GCJ-02); 百度坐标,
+    bd09ll (BD-09); 2000国家大地坐标系, 国家2000, 大地2000, 天地图 (CGCS2000); GPS, WGS-84 (WGS84).
+
     Examples
     --------
     >>> parse_crs("gcj02").shifted, parse_crs("4547").name, parse_crs("CGCS2000").name
     (True, 'EPSG:4547', 'EPSG:4490')
+    >>> parse_crs("火星坐标系").name, parse_crs("BD09LL").name, parse_crs("2000国家大地坐标系").name
+    ('gcj02', 'bd09', 'EPSG:4490')
     """
-    raw = (text or "").strip()
-    key = raw.lower().replace(" ", "")
-    value = _ALIASES.get(key, raw)
+    raw = unicodedata.normalize("NFKC", text or "").strip()
+    value = _ALIASES.get(crs_alias_key(raw), raw)
     if value in SHIFTED:
         return DeclaredCrs(value, None)
     if re.fullmatch(r"\d{4,5}", value):

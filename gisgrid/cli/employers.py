@@ -47,7 +47,8 @@ def employers_import(ctx: Context, path: Path, crs: str | None, encoding: str | 
     from gisgrid.db.queries import active_generation
     from gisgrid.employers.queries import accept_credit_codes, accepted_codes, current_actor, load_territory
     from gisgrid.analysis.risk import RiskRules
-    from gisgrid.employers.register import load_register, read_mapping, read_register, validate_register
+    from gisgrid.employers.reading import read_mapping, read_register
+    from gisgrid.employers.register import load_register, row_of, validate_register
     from gisgrid.errors import InputError
 
     if accept and not reason:
@@ -75,30 +76,42 @@ def employers_import(ctx: Context, path: Path, crs: str | None, encoding: str | 
         if active_generation(session) is not None and loaded["changed_ids"]:
             loaded["assignment"] = assign_employers(session, employer_ids=loaded["changed_ids"])
     loaded.pop("changed_ids")
+    warnings = warnings + loaded.pop("warnings")
     unlocated = good[good["lon"].isna()]
-    unlocated_rows = [{"row": int(r), "credit_code": _text(unlocated.at[r, "credit_code"]),
+    unlocated_rows = [{**row_of(frame.attrs, r), "credit_code": _text(unlocated.at[r, "credit_code"]),
                        "name": _text(unlocated.at[r, "name"]), "address": _text(unlocated.at[r, "address"])}
                       for r in unlocated.index]
+    # Rows that are no records (blank, 合计, 填表人 …): not counted in "rows", each listed.
+    skipped = [{**p, **row_of(frame.attrs, p["row"])} for p in frame.attrs.get("skipped_rows", [])]
     located_by = good["located_by"].fillna("none").value_counts().to_dict()
     report = {"file": str(path), "encoding": frame.attrs.get("encoding"), "sheet": frame.attrs.get("sheet"),
-              "header_row": frame.attrs.get("header_row"), "columns": frame.attrs.get("columns"),
-              "rows": len(frame), "kept": len(good), **loaded, "rejected_rows": len({p["row"] for p in rejected}),
+              "sheets": frame.attrs.get("sheets"), "ignored_sheets": frame.attrs.get("ignored_sheets"),
+              "header_row": frame.attrs.get("header_row"),
+              "columns": frame.attrs.get("columns"),
+              "rows": len(frame) + len(frame.attrs.get("rejected_rows", [])), "kept": len(good), **loaded,
+              "rejected_rows": len({(p.get("sheet"), p["row"]) for p in rejected}),
+              "skipped": len(skipped), "skipped_rows": skipped,
               "rejected": rejected, "warnings": warnings, "unlocated": len(unlocated_rows),
               "unlocated_rows": unlocated_rows, "located_by": {k: int(v) for k, v in located_by.items()},
               "accepted_codes": accepted, "committed": commit}
     verb = "imported" if commit else "would import (dry run; add --commit)"
     lines = [f"{verb}: {report['rows']} rows, {report['imported']} new, {report['updated']} updated, "
              f"{report['unchanged']} unchanged, {report['rejected_rows']} rejected, {len(warnings)} warnings, "
-             f"{report['unlocated']} 待定位 (no location)"]
+             f"{report['unlocated']} 待定位 (no location)"
+             + (f"; {len(skipped)} lines skipped (blank, 合计, 填表人 …)" if skipped else "")]
     if "assignment" in loaded:
         a = loaded["assignment"]
         lines.append(f"assigned {a['assigned']} of {a['total']}; {a['unassigned']} unassigned, {a['ties']} ties")
-    lines += [f"  rejected row {p['row']} {p['column']}: {p['message']}" for p in rejected[:20]]
-    lines += [f"  warning row {p['row'] if p['row'] is not None else '-'} {p['column']}: {p['message']}"
-              for p in warnings[:20]]
+    lines += [f"  rejected {_where(p)} {p['column']}: {p['message']}" for p in rejected[:20]]
+    lines += [f"  warning {_where(p)} {p['column']}: {p['message']}" for p in warnings[:20]]
     if len(rejected) + len(warnings) > 40:
         lines.append("  … (--json lists every problem)")
     return report, "\n".join(lines)
+
+
+def _where(problem: dict) -> str:
+    row = f"row {problem['row'] if problem['row'] is not None else '-'}"
+    return f"sheet {problem['sheet']} {row}" if problem.get("sheet") else row
 
 
 def _text(value):
@@ -193,7 +206,7 @@ def employers_compare(ctx: Context, path: Path, encoding: str | None, mapping_pa
     """Compare the register with an external list (market, tax, social insurance) by credit code."""
     from gisgrid.db.engine import session_scope
     from gisgrid.employers.compare import compare_register
-    from gisgrid.employers.register import read_mapping, read_register
+    from gisgrid.employers.reading import read_mapping, read_register
 
     mapping = read_mapping(mapping_path) if mapping_path else None
     frame = read_register(path, encoding, mapping)

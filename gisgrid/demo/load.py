@@ -15,7 +15,8 @@ from gisgrid.boundaries.load import import_grids
 from gisgrid.boundaries.read import read_grid_file
 from gisgrid.db.engine import session_scope
 from gisgrid.db.models import Generation
-from gisgrid.employers.register import load_register, read_register, validate_register
+from gisgrid.employers.reading import read_register
+from gisgrid.employers.register import load_register, validate_register
 
 DEMO_GENERATION = "示范市网格2026版"
 DEMO_EFFECTIVE_FROM = dt.date(2026, 1, 1)
@@ -65,7 +66,7 @@ def load_demo(engine: Engine, home: Path, employers: int = DEFAULT_EMPLOYERS, co
         loaded = load_register(session, good, files["employers"].name)
         report["employers"] = {"rows": len(good) + len({r['row'] for r in rejected}),
                                "rejected": len(rejected), "warnings": len(warnings),
-                               **{k: v for k, v in loaded.items() if k != "changed_ids"}}
+                               **{k: v for k, v in loaded.items() if k not in ("changed_ids", "warnings")}}
         if "activation" in report:
             report["assignment"] = assign_employers(session)
         elif loaded["changed_ids"]:

@@ -18,12 +18,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gisgrid.db.queries import active_generation
+from gisgrid.employers.geocode import diagnose_address
 from gisgrid.employers.queries import load_territory
 from gisgrid.errors import InputError
 
 
 def compare_register(session: Session, external: pd.DataFrame) -> dict:
-    """Compare the register with ``external`` (from :func:`~gisgrid.employers.register.read_register`).
+    """Compare the register with ``external`` (from :func:`~gisgrid.employers.reading.read_register`).
 
     Parameters
     ----------
@@ -67,7 +68,11 @@ def compare_register(session: Session, external: pd.DataFrame) -> dict:
     names = _grid_names(session, gen)
     missing = []
     for rec in listed[~in_register].to_dict("records"):
-        hit = territory.geocoder.geocode(str(rec["address"] or "")) if territory and territory.geocoder else None
+        hit = None
+        if territory and territory.geocoder:
+            hit, doubts = diagnose_address(territory.geocoder, str(rec["address"] or ""))
+            if "town_only_address" in doubts:  # its town has several grids: which one is unknown
+                hit = None
         missing.append({"row": int(rec["row"]), "credit_code": rec["credit_code"], "name": _none(rec["name"]),
                         "address": _none(rec["address"]), "grid_code": hit.grid_code if hit else None,
                         "grid_name": names.get(hit.grid_code) if hit else None,

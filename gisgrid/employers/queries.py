@@ -56,7 +56,9 @@ def load_territory(session: Session) -> Territory | None:
     towns = [(r["code"], r["name"], shapely.from_wkb(bytes(r["wkb"]))) for r in rows if r["level"] == top + 1]
     entries = [GazetteerEntry(r["code"], r["name"], r["level"] - top + 1, r["parent_code"], r["lon"], r["lat"])
                for r in rows if r["level"] > top]
-    return Territory(outline, towns, GazetteerGeocoder(entries))
+    # The city's own name: an address starting with another city is not placed here.
+    roots = [r["name"] for r in rows if r["level"] == top]
+    return Territory(outline, towns, GazetteerGeocoder(entries, roots=roots))
 
 
 def accepted_codes(session: Session) -> set[str]:

@@ -1,46 +1,45 @@
-"""Import the employer register (用人单位调查登记表) from CSV or XLSX as it really arrives.
-
-Reading: CSV in UTF-8 (with or without BOM), GBK or GB18030 (detected, or given); XLSX
-sheets with title rows above the header and merged header cells (the header row is the one
-whose cells match the most known headers); the survey form's Chinese headers, English
-aliases, or a mapping file for any other layout. Every value is read as text, so credit
-codes and phone numbers keep their leading zeros and digits.
+"""Check and load the employer register (用人单位调查登记表) read by :mod:`gisgrid.employers.reading`.
 
 Checking (:func:`validate_register`): every problem is ``{row, column, reason, message}``
-with the row number a person sees in the file. Problems that make a row unusable reject it
-(no name, malformed credit code, impossible numbers or dates, duplicates inside the file);
-the others are warnings and the row is kept:
+with the row number a person sees in the file (and its sheet, when several were read). Only
+problems that leave no usable firm reject a row (no name, a name longer than the database
+holds, the same firm again inside the file: its latest survey is kept); the others are
+warnings and the row is kept:
 
 * a credit code that fails the GB 32100 check character is a **warning**: the row is
   imported with ``credit_code_status = 'check_failed'`` and the warning repeats on every
   import until a person accepts the code (``--accept-code CODE --reason TEXT``), which is
   recorded with who, when and why (``credit_code_acceptance`` and ``audit_log``); the status
   is then ``accepted``. Nothing is dropped silently and nothing is accepted silently.
+* a credit code that is no code (an Excel number, a 15-digit 注册号, an organisation code, a
+  typo) is left out with a warning saying what it looks like: the firm is known by its name +
+  address until a file brings its code.
+* a number or date that cannot be right (unreadable, negative, above the headcount, in the
+  future) is left out of the row with a warning; an employer already on file keeps its own.
 * coordinates that do not parse or lie outside China are dropped (the row is then placed from
   its address, or listed as 待定位); swapped longitude/latitude are swapped back; points outside
   the territory are kept (assigned to no grid, with the nearest one reported).
+* columns the file has that are not register columns, and key columns it lacks, are named.
 
 Loading (:func:`load_register`): rows go to a staging table by ``COPY`` and are merged
 into ``employer`` in one statement: one firm, one file (matched by credit code, else by
 normalised name + address); every new or changed record also lands as a dated survey in
-``employer_survey``, and a supplied integrity grade in ``employer_grade``.
+``employer_survey``, and a supplied integrity grade in ``employer_grade``. A column the file
+lacks leaves the stored value alone; a survey older than the employer's current one only
+joins its history.
 """
 
 from __future__ import annotations
 
 import copy
-import csv
 import datetime as dt
+import functools
 import io
-import itertools
-import json
 import queue
 import re
 import threading
 import time
 import unicodedata
-import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -48,39 +47,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gisgrid.analysis.risk import RiskRules, assess_risk, normalise_grade
+from gisgrid.employers.reading import COLUMNS, SHEET_ROWS
 from gisgrid.employers.identifiers import (CREDIT_ALPHABET, are_valid_credit_codes, is_valid_org_code,
                                           match_credit_code_shape)
-from gisgrid.errors import InputError
 
-# column → accepted headers (the survey form's Chinese ones first, then English)
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "name": ("单位名称", "用人单位名称", "企业名称", "单位全称", "name", "company", "employer"),
-    "credit_code": ("统一社会信用代码", "信用代码", "社会信用代码", "credit_code", "uscc",
-                    "unified_social_credit_code", "credit code"),
-    "org_code": ("组织机构代码", "机构代码", "org_code", "organization_code", "organisation_code"),
-    "address": ("地址", "单位地址", "注册地址", "经营地址", "详细地址", "生产经营地址", "address"),
-    "legal_rep": ("法定代表人", "法人代表", "负责人", "法定代表人(负责人)", "legal_rep",
-                  "legal_representative"),
-    "hr_contact": ("劳资人员/联系人", "劳资联系人", "劳资人员", "联系人", "hr_contact", "contact"),
-    "phone": ("联系电话", "电话", "手机", "联系方式", "phone", "telephone", "tel"),
-    "industry": ("行业", "所属行业", "行业类别", "industry"),
-    "ownership": ("经济类型", "单位类型", "登记注册类型", "企业类型", "ownership"),
-    "headcount": ("职工人数", "用工人数", "从业人数", "职工总数", "headcount", "employees"),
-    "contracts_signed": ("签订劳动合同人数", "签订合同人数", "签订劳动合同", "contracts_signed", "contracts"),
-    "insured": ("参加社会保险人数", "参保人数", "参加社会保险", "insured"),
-    "wage_arrears_months": ("欠薪月数", "拖欠工资月数", "wage_arrears_months", "wage_arrears"),
-    "fee_arrears_months": ("欠费月数", "欠缴社保费月数", "欠缴社会保险费月数", "fee_arrears_months",
-                           "fee_arrears"),
-    "complaints_12m": ("投诉次数(12个月)", "近12个月投诉次数", "一年内投诉次数", "投诉次数",
-                       "complaints_12m", "complaints"),
-    "integrity_grade": ("诚信等级", "守法诚信等级", "劳动保障守法诚信等级", "integrity_grade", "grade"),
-    "grade_year": ("评价年度", "等级年度", "诚信等级年度", "grade_year"),
-    "opened_on": ("开业日期", "成立日期", "开业时间", "成立时间", "opened_on", "opened"),
-    "surveyed_on": ("调查日期", "登记日期", "调查时间", "填表日期", "surveyed_on", "surveyed"),
-    "lon": ("经度", "lon", "lng", "longitude", "x"),
-    "lat": ("纬度", "lat", "latitude", "y"),
-    "crs": ("坐标系", "坐标系统", "crs"),
-}
 INTEGER_COLUMNS = ("headcount", "contracts_signed", "insured", "wage_arrears_months", "fee_arrears_months",
                    "complaints_12m", "grade_year")
 DATE_COLUMNS = ("opened_on", "surveyed_on")
@@ -94,313 +64,27 @@ NUMBER_LIMITS = {"headcount": 1_000_000, "contracts_signed": 1_000_000, "insured
 CHINA_BOUNDS = (73.0, 3.0, 136.0, 54.0)
 EARLIEST_DATE = dt.date(1900, 1, 1)
 # Values people type for "none" in a register.
-PLACEHOLDERS = ("无", "/", "-", "—", "--", "暂无", "没有", "null", "none", "nan", "n/a", "#n/a", "0")
+PLACEHOLDERS = ("无", "/", "-", "—", "--", "暂无", "没有", "null", "none", "nan", "n/a", "#n/a", "0",
+                "待办理", "未办理", "办理中", "正在办理", "无代码", "未取得", "待补充", "待核实")
 NUMBER_PLACEHOLDERS = ("无", "/", "-", "—", "--", "暂无", "null", "none", "nan", "n/a", "#n/a")
-HEADER_SCAN_ROWS = 30
-CSV_SPARE_FIELDS = 20
-ENCODINGS = ("utf-8-sig", "gb18030")  # GB18030 is a superset of GBK
+# Columns whose absence changes what the import can do, and what it does instead.
+KEY_COLUMNS = {
+    "credit_code": "文件中没有统一社会信用代码列：同一单位只能按单位名称+地址识别",
+    "address": "文件中没有地址列：没有坐标的单位无法按地址定位，将列为待定位",
+    "lon": "文件中没有经度/纬度列：单位只能按地址定位，无法定位的列为待定位",
+}
 
 # What the merge reads (the file's row number is not: it would only be formatted and parsed).
 _STAGE_COLUMNS = [*TEXT_COLUMNS, "headcount", "contracts_signed", "insured", "wage_arrears_months",
                   "fee_arrears_months", "complaints_12m", "opened_on", "surveyed_on", "lon", "lat",
                   "source_crs", "located_by", "location_precision", "credit_code_status", "integrity_grade",
-                  "grade_year", "name_key", "risk_level", "risk_rule", "key_flags", "zorder"]
+                  "grade_year", "name_key", "risk_level", "risk_rule", "key_flags", "left_out", "zorder"]
 # Above this many new rows (and more than the table holds), the spatial and name indexes are
 # rebuilt after the merge instead of being updated row by row (DESIGN.md: a GiST build on 1M
 # points takes ~2 s, row-by-row insertion several times that).
 BULK_REBUILD_ROWS = 100_000
 
 
-def header_key(text) -> str:
-    """Normalise a header for matching: NFKC, no spaces/asterisks/line breaks, lower case.
-
-    >>> header_key(" 职工人数\\n（人）*"), header_key("Credit_Code")
-    ('职工人数(人)', 'credit_code')
-    """
-    text = unicodedata.normalize("NFKC", str(text if text is not None else ""))
-    return re.sub(r"[\s*※:：]", "", text).lstrip("\ufeff").lower()
-
-
-def _header_variants(text) -> list[str]:
-    key = header_key(text)
-    bare = re.sub(r"\([^)]*\)$", "", key)  # "职工人数(人)" → "职工人数"
-    return [key, bare] if bare and bare != key else [key]
-
-
-_ALIAS_INDEX: dict[str, str] = {}
-for _column, _aliases in COLUMNS.items():
-    for _alias in _aliases:
-        _ALIAS_INDEX.setdefault(header_key(_alias), _column)
-
-
-def column_of_header(text) -> str | None:
-    """The register column a header stands for, or None.
-
-    >>> column_of_header("统一社会信用代码"), column_of_header("职工人数（人）"), column_of_header("备注")
-    ('credit_code', 'headcount', None)
-    """
-    for key in _header_variants(text):
-        if key in _ALIAS_INDEX:
-            return _ALIAS_INDEX[key]
-    return None
-
-
-def read_mapping(path: str | Path) -> dict[str, str]:
-    """Read a mapping file: register column (or a known header) → the header used in the file.
-
-    JSON ``{"name": "企业名", "credit_code": "代码"}`` or a two-column CSV (``column,header``);
-    either side may be the register column. Returns ``{file header key: column}``.
-
-    >>> import tempfile, os
-    >>> p = os.path.join(tempfile.mkdtemp(), "m.json")
-    >>> _ = open(p, "w", encoding="utf-8").write('{"企业名": "name", "headcount": "人数"}')
-    >>> read_mapping(p)
-    {'企业名': 'name', '人数': 'headcount'}
-    """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"mapping file {path} does not exist")
-    text = path.read_bytes().decode("utf-8-sig", errors="replace")
-    if path.suffix.lower() == ".json":
-        try:
-            pairs = list(json.loads(text).items())
-        except (ValueError, AttributeError) as exc:
-            raise InputError(f"mapping file {path.name} is not a JSON object of column → header: {exc}") from None
-    else:
-        pairs = [tuple(r[:2]) for r in csv.reader(io.StringIO(text)) if len(r) >= 2]
-    mapping: dict[str, str] = {}
-    for left, right in pairs:
-        left_col = left if left in COLUMNS else column_of_header(left)
-        right_col = right if right in COLUMNS else column_of_header(right)
-        if left in COLUMNS or (left_col and not right_col):
-            mapping[header_key(right)] = left_col
-        elif right_col:
-            mapping[header_key(left)] = right_col
-        elif left_col is None and right_col is None and header_key(left) not in ("column", "列"):
-            raise InputError(f"mapping file {path.name}: neither {left!r} nor {right!r} is a register column; "
-                             f"allowed columns: {', '.join(COLUMNS)}")
-    return mapping
-
-
-def read_register(path: str | Path, encoding: str | None = None,
-                  mapping: dict[str, str] | None = None) -> pd.DataFrame:
-    """Read a register file into a frame of text columns named as in :data:`COLUMNS`.
-
-    Parameters
-    ----------
-    path
-        ``.csv``/``.txt`` or ``.xlsx``/``.xlsm``.
-    encoding
-        Text encoding of a CSV; detected (UTF-8 with or without BOM, else GB18030/GBK) when
-        omitted.
-    mapping
-        From :func:`read_mapping`: file header → register column, before the known headers.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by the row number a person sees in the file or sheet (the first line is 1);
-        blank rows are skipped. ``frame.attrs`` holds ``encoding``, ``header_row``, ``sheet``
-        and ``columns`` (register column → the file's header).
-
-    Examples
-    --------
-    >>> import tempfile, os
-    >>> p = os.path.join(tempfile.mkdtemp(), "r.csv")
-    >>> _ = open(p, "wb").write("示范市用人单位登记表\\n单位名称,统一社会信用代码,联系电话\\n甲,0012,0371\\n".encode("gbk"))
-    >>> frame = read_register(p)
-    >>> frame.index.tolist(), frame.at[3, "credit_code"], frame.at[3, "phone"], frame.attrs["encoding"]
-    ([3], '0012', '0371', 'gb18030')
-    """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"file {path} does not exist")
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm"):
-        rows, attrs = _read_xlsx_rows(path, mapping)
-    elif suffix in (".csv", ".txt"):
-        rows, attrs = _read_csv_rows(path, encoding, mapping)
-    else:
-        raise InputError(f"{path.name}: file type {suffix or '(none)'} is not supported; expected .csv or .xlsx")
-    return _frame_from_rows(path, rows, attrs)
-
-
-def _find_header(lines: list[list], mapping: dict[str, str] | None) -> tuple[int, int, dict[int, str]]:
-    """Header block (first, last line index) and position → column, from the first lines."""
-    def columns_of(cells) -> dict[int, str]:
-        found = {}
-        for position, cell in enumerate(cells):
-            if cell is None or str(cell).strip() == "":
-                continue
-            key = header_key(cell)
-            column = (mapping or {}).get(key) or column_of_header(cell)
-            if column and column not in found.values():
-                found[position] = column
-        return found
-
-    scored = [(len(columns_of(cells)), -i) for i, cells in enumerate(lines[:HEADER_SCAN_ROWS])]
-    if not scored or max(scored)[0] == 0:
-        return -1, -1, {}
-    best = -max(scored)[1]
-    first, last = best, best
-    positions = columns_of(lines[best])
-    # Merged header cells: a group title above ("用工情况" over three sub-headers) or the
-    # sub-headers on the next line, with vertically merged cells empty below their title.
-    if best + 1 < len(lines):
-        below = columns_of(lines[best + 1])
-        cells = lines[best + 1]
-        # A sub-header line is blank under the header's own cells (merged down over it); a
-        # data line is not (its 单位名称 is filled), whatever its values happen to spell.
-        blank_under = all(p >= len(cells) or cells[p] is None or str(cells[p]).strip() == "" for p in positions)
-        if below and blank_under and not any(p in positions for p in below):
-            last = best + 1
-            for position, column in below.items():
-                if column not in positions.values():
-                    positions[position] = column
-    if best > 0:
-        above = columns_of(lines[best - 1])
-        for position, column in above.items():
-            if position not in positions and column not in positions.values():
-                positions[position] = column
-                first = best - 1
-    return first, last, positions
-
-
-def _read_csv_rows(path: Path, encoding: str | None, mapping):
-    data = path.read_bytes()
-    for enc in [encoding] if encoding else ENCODINGS:
-        try:
-            text = data.decode(enc)
-            break
-        except (UnicodeDecodeError, LookupError) as exc:
-            if encoding:
-                raise InputError(f"{path.name} cannot be decoded as {encoding}: {exc}; "
-                                 "expected e.g. utf-8, gbk or gb18030") from None
-    else:
-        raise InputError(f"{path.name} is neither UTF-8 nor GBK/GB18030 text; give --encoding")
-    text = text.lstrip("\ufeff")
-    head = list(csv.reader(itertools.islice(io.StringIO(text), HEADER_SCAN_ROWS)))
-    first, last, positions = _find_header(head, mapping)
-    if not positions:
-        raise InputError(f"{path.name}: no known header (单位名称, 统一社会信用代码 …) in the first "
-                         f"{HEADER_SCAN_ROWS} lines; give --mapping")
-    # Every field of the widest header line (plus spare ones for notes typed to the right):
-    # with fewer names than fields pandas would turn the leading fields into an index.
-    narrow = max(max(len(line) for line in head), max(positions) + 1)
-    width = narrow + CSV_SPARE_FIELDS
-    # Bytes, not a StringIO: pandas re-encodes a text buffer in small chunks (28 s at 1M rows).
-    # UTF-8 input goes as it came (less its BOM): no second encoding of the whole text.
-    raw = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
-    source = raw if enc.startswith("utf-8") else text.encode("utf-8")
-    # First without the spare fields (20 columns of empty strings were a quarter of the
-    # parse); a line wider than the header makes pandas refuse, and then it is read again
-    # with them, as always.
-    for names in (narrow, width):
-        try:
-            with warnings.catch_warnings():
-                # pandas only warns (and drops the extra field) when the first line is the wide one
-                warnings.simplefilter("error", pd.errors.ParserWarning)
-                body = pd.read_csv(io.BytesIO(source), encoding="utf-8", header=None, skiprows=last + 1,
-                                   dtype=str, na_filter=False, skip_blank_lines=False, names=range(names),
-                                   index_col=False, engine="c", low_memory=False)
-            break
-        except (pd.errors.ParserError, pd.errors.ParserWarning, ValueError) as exc:
-            if names == width:
-                raise InputError(f"{path.name}: a line has more than {width} fields, or broken quoting: {exc}") \
-                    from None
-    body = body[sorted(positions)]
-    # Line numbers as a person sees them (assuming no line breaks inside quoted cells).
-    body.index = pd.RangeIndex(last + 2, last + 2 + len(body), name="row")
-    attrs = {"encoding": encoding or enc, "header_row": last + 1, "sheet": None}
-    return (body, positions, head[first:last + 1]), attrs
-
-
-def _read_xlsx_rows(path: Path, mapping):
-    import openpyxl
-
-    try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a broken file
-        raise InputError(f"{path.name} is not a readable XLSX workbook: {exc}") from None
-    try:
-        best = None
-        for sheet in book.worksheets:
-            lines = [list(r) for r in sheet.iter_rows(values_only=True)]
-            first, last, positions = _find_header(lines, mapping)
-            if positions and (best is None or len(positions) > len(best[3])):
-                best = (sheet.title, lines, (first, last), positions)
-    finally:
-        book.close()
-    if best is None:
-        raise InputError(f"{path.name}: no sheet has a known header (单位名称, 统一社会信用代码 …) in its first "
-                         f"{HEADER_SCAN_ROWS} rows; give --mapping")
-    title, lines, (first, last), positions = best
-    width = max(positions) + 1
-    cells = [[_cell_text(v) for v in (line + [None] * width)[:width]] for line in lines[last + 1:]]
-    body = pd.DataFrame(cells, columns=range(width), dtype=object).fillna("")
-    body.index = pd.RangeIndex(last + 2, last + 2 + len(body), name="row")
-    return (body, positions, lines[first:last + 1]), {"encoding": None, "header_row": last + 1, "sheet": title}
-
-
-def _cell_text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.strftime("%Y-%m-%d")
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))  # a phone number typed as a number: 13812345678.0 → 13812345678
-    return str(value)
-
-
-def _frame_from_rows(path: Path, parts, attrs) -> pd.DataFrame:
-    body, positions, header_lines = parts
-    columns: dict[str, object] = {}
-    used = {}
-    filled = np.zeros(len(body), dtype=bool)
-    for column in COLUMNS:
-        position = next((p for p, c in positions.items() if c == column), None)
-        if position is None:
-            columns[column] = pd.arrays.StringArray(np.full(len(body), pd.NA, dtype=object))
-            continue
-        values = body[position].to_numpy(dtype=object)
-        # A row is blank when every cell is empty (after stripping): compared on the plain
-        # object array, not on the string column (whose isna/ne loops cost 0.5 s at 200k).
-        if _needs_strip(values):
-            values = np.array([v.strip() if isinstance(v, str) else v for v in values], dtype=object)
-            filled |= (values != "") & pd.notna(values)
-            columns[column] = pd.array(values, dtype="string")
-        else:  # all text: StringArray only checks that (pd.array would convert value by value)
-            filled |= values != ""
-            columns[column] = pd.arrays.StringArray(values.copy())  # it writes into its array
-        used[column] = next((str(line[position]).strip() for line in reversed(header_lines)
-                             if position < len(line) and line[position] not in (None, "")), column)
-    if "name" not in used:
-        raise InputError(f"{path.name}: no 单位名称 (name) column among the headers "
-                         f"{', '.join(str(c) for line in header_lines for c in line if c not in (None, ''))}")
-    frame = pd.DataFrame(columns, index=body.index, copy=False)  # the arrays are new already
-    if not filled.all():
-        frame = frame[filled]
-    frame.attrs.update(attrs, columns=used)
-    return frame
-
-
-def _needs_strip(values: np.ndarray) -> bool:
-    """Whether any value has leading or trailing whitespace (or is not text).
-
-    The column joined by NUL (and framed by NUL) is searched for NUL + whitespace, once
-    forwards and once reversed: a pattern with a literal first character is found by a
-    fast scan for that character, where an alternation tried at every position took 20×
-    longer (0.9 s at 200k rows × 20 columns). A NUL inside a value can only make the
-    answer True, never hide a value that needs stripping.
-    """
-    try:
-        joined = "\0" + "\0".join(values) + "\0"
-    except TypeError:  # missing fields of short lines
-        return True
-    return _LEAD_SPACE.search(joined) is not None or _LEAD_SPACE.search(joined[::-1]) is not None
-
-
-_LEAD_SPACE = re.compile(r"\0\s")
 
 
 def header_of(column: str, frame: pd.DataFrame | None = None) -> str:
@@ -450,10 +134,35 @@ class _Problems:
         into = self.rejected if reject else self.warnings
         header = header_of(column, self.frame) if column in COLUMNS else column
         for row in self.frame.index[mask]:
-            into.append({"row": int(row), "column": header, "reason": reason, "message": message(row)})
+            into.append({**row_of(self.frame.attrs, row), "column": header, "reason": reason,
+                         "message": message(row)})
         if reject:
             self.bad |= mask
         return mask
+
+    def label(self, row) -> str:
+        return row_label(self.frame.attrs, row)
+
+
+def row_of(attrs: dict, index) -> dict:
+    """``{"row": n}`` as a person sees it in the file, with ``"sheet"`` when several were read.
+
+    Rows of the k-th sheet read are indexed ``k * SHEET_ROWS + row`` (see :func:`read_register`).
+
+    >>> row_of({"sheets": ["东苑", "西苑"]}, 10_000_005), row_of({}, 5)
+    ({'sheet': '西苑', 'row': 5}, {'row': 5})
+    """
+    sheets = attrs.get("sheets") or []
+    index = int(index)
+    if len(sheets) > 1:
+        return {"sheet": sheets[index // SHEET_ROWS], "row": index % SHEET_ROWS}
+    return {"row": index}
+
+
+def row_label(attrs: dict, index) -> str:
+    """"第 N 行", or "工作表“X”第 N 行" when several sheets were read."""
+    place = row_of(attrs, index)
+    return f"第 {place['row']} 行" if "sheet" not in place else f"工作表“{place['sheet']}”第 {place['row']} 行"
 
 
 def validate_register(frame: pd.DataFrame, today: dt.date | None = None, default_crs: str | None = None,
@@ -504,20 +213,26 @@ def validate_register(frame: pd.DataFrame, today: dt.date | None = None, default
             out[column] = out[column].astype("string").str.strip()  # read_register strips its own
     problems = _Problems(frame)
     flag = problems.flag
+    # Rows the file itself broke (read_register left them out of the frame).
+    problems.rejected += [{**p, **row_of(frame.attrs, p["row"])} for p in frame.attrs.get("rejected_rows", [])]
+    _check_headers(frame, problems)
     flag(out["name"].isna() | (out["name"] == ""), "name", "missing_name", lambda r: "单位名称为空")
     _check_codes(out, flag, accepted_codes)
-    _check_numbers(out, flag, frame)
-    _check_dates(out, flag, today, frame)
+    unusable: dict[str, np.ndarray] = {}  # column → rows whose value was left out
+    _check_lengths(out, flag, frame, unusable)
+    _check_numbers(out, flag, frame, unusable)
+    _check_dates(out, flag, today, frame, unusable)
     grade, bad_grade = normalise_grade(out["integrity_grade"], rules)
     flag(bad_grade, "integrity_grade", "bad_grade",
          lambda r: f"诚信等级 {out.at[r, 'integrity_grade']!r} 不是 {'/'.join(rules.grades)} 之一（已忽略）",
          reject=False)
     out["integrity_grade"] = grade
     out["name_key"] = name_key(out["name"], out["address"])
-    _check_duplicates(out, flag)
+    _check_duplicates(out, flag, problems.bad, problems.label)
     from gisgrid.employers.place import check_coordinates, locate_from_address
 
     check_coordinates(out, problems, default_crs, territory)
+    out["left_out"] = _left_out_text(unusable, len(out))
     good = out[~problems.bad].copy()
     locate_from_address(good, territory)
     risk = assess_risk(good, today, rules)
@@ -525,6 +240,40 @@ def validate_register(frame: pd.DataFrame, today: dt.date | None = None, default
         good[column] = risk[column]
     good.attrs = copy.deepcopy(frame.attrs)
     return good, problems.rejected, problems.warnings
+
+
+def _left_out_text(unusable: dict[str, np.ndarray], rows: int) -> np.ndarray:
+    """Per row, ",column,column," of the values left out, else None (for the merge)."""
+    text = np.full(rows, None, dtype=object)
+    if unusable:
+        joined = np.full(rows, ",", dtype=object)
+        for column, mask in unusable.items():
+            joined = np.where(mask, joined + column + ",", joined)
+        text = np.where(joined != ",", joined, None)
+    return text
+
+
+def _check_headers(frame: pd.DataFrame, problems: _Problems) -> None:
+    """Warn of columns left out and of key columns the file does not have (read files only)."""
+    if "columns" not in frame.attrs:  # a frame made in code, not read from a file
+        return
+    row = frame.attrs.get("header_row")
+    for header in frame.attrs.get("ignored_columns", []):
+        problems.warnings.append({
+            "row": row, "column": header, "reason": "unknown_column",
+            "message": f"表头 {header!r} 不是已知的登记表列，该列未导入；如需导入，请用 --mapping 映射文件指定它是"
+                       f"哪一列（JSON，如 {{\"列名\": \"{header}\"}}；列名为 name、credit_code、address、phone、"
+                       f"headcount 等，见 README）"})
+    for sheet in frame.attrs.get("ignored_sheets") or []:
+        problems.warnings.append({
+            "row": None, "column": None, "reason": "hidden_sheet",
+            "message": f"隐藏的工作表“{sheet}”也有登记表表头，未导入（已导入可见的工作表）；如需导入，请在 Excel/WPS "
+                       f"中取消隐藏后再导入"})
+    given = frame.attrs["columns"]
+    for column, message in KEY_COLUMNS.items():
+        if column not in given:
+            problems.warnings.append({"row": row, "column": COLUMNS[column][0], "reason": "missing_column",
+                                      "message": message})
 
 
 def _check_codes(out: pd.DataFrame, flag, accepted: set[str] | frozenset) -> None:
@@ -539,20 +288,43 @@ def _check_codes(out: pd.DataFrame, flag, accepted: set[str] | frozenset) -> Non
             value = None if value == "" or value.lower() in PLACEHOLDERS else value
             values[i] = value
             well_formed[i] = value is not None and _CODE_SHAPE.fullmatch(value) is not None
+    # A code that is no code (an Excel number, an old registration number, a typo) is kept
+    # out with a warning that says what it looks like; the firm is imported without one and
+    # known by its name + address, and a later file with its code fills the code in.
+    malformed = pd.notna(values) & ~well_formed
+    given = pd.Series(values, index=out.index, dtype=object)
+    org_in_code = np.zeros(len(values), dtype=bool)
+    for i in np.flatnonzero(malformed):
+        if _ORG_SHAPE.fullmatch(values[i]) and pd.isna(out["org_code"].iat[i]):
+            org_in_code[i] = True
+    if org_in_code.any():
+        out["org_code"] = out["org_code"].mask(org_in_code, pd.Series(values, index=out.index).where(org_in_code))
+    flag(pd.Series(malformed, index=out.index), "credit_code", "credit_code_format",
+         lambda r: f"统一社会信用代码 {given[r]!r} {_what_code_is(given[r])}：已按无信用代码导入（以单位名称+地址识别"
+                   f"同一单位），请核实后补录18位代码", reject=False)
+    values[malformed] = None
+    well_formed &= ~malformed
     has = pd.notna(values)
     code = pd.Series(pd.array(values, dtype="string"), index=out.index)
     out["credit_code"] = code
-    flag(pd.Series(has & ~well_formed, index=out.index), "credit_code", "credit_code_format",
-         lambda r: f"统一社会信用代码 {out.at[r, 'credit_code']!r} 不是18位（只含数字和除 I O S V Z 以外的大写字母）")
     passes = np.ones(len(values), dtype=bool)
     passes[well_formed] = are_valid_credit_codes(values[well_formed])
     failed = well_formed & ~passes
     is_accepted = code.isin(list(accepted)).to_numpy(dtype=bool, na_value=False) if accepted \
         else np.zeros(len(values), dtype=bool)
-    flag(pd.Series(failed & ~is_accepted, index=out.index), "credit_code", "credit_code_check",
+    # Excel keeps 15 significant digits: an all-digit code typed into a number cell ends in 000.
+    zeroed = code.str.endswith("000").to_numpy(dtype=bool, na_value=False)
+    for i in np.flatnonzero(zeroed):
+        zeroed[i] = values[i].isdigit()
+    flag(pd.Series(failed & ~is_accepted & ~zeroed, index=out.index), "credit_code", "credit_code_check",
          lambda r: f"统一社会信用代码 {out.at[r, 'credit_code']} 校验位不正确：已导入并标记为待核实；"
                    f"确属有效（如早期试点代码）请用 --accept-code {out.at[r, 'credit_code']} --reason 说明 确认",
          reject=False)
+    flag(pd.Series(zeroed & ~is_accepted, index=out.index), "credit_code", "credit_code_check",
+         lambda r: f"统一社会信用代码 {out.at[r, 'credit_code']} 末三位为000，多半被 Excel 当作数字存储而丢失了"
+                   f"末几位：已导入并标记为待核实；请按原始证照核对后更正（不要用 --accept-code 接受）",
+         reject=False)
+    failed |= zeroed & ~is_accepted  # a code that passes its check by chance is still suspect
     out["credit_code_status"] = np.where(~has, None, np.where(~failed, "valid",
                                          np.where(is_accepted, "accepted", "check_failed")))
     # Organisation codes: only the rows that have one are looked at.
@@ -579,6 +351,18 @@ def _check_codes(out: pd.DataFrame, flag, accepted: set[str] | frozenset) -> Non
 
 
 _CODE_SHAPE = re.compile(f"[{CREDIT_ALPHABET}]{{18}}")
+_ORG_SHAPE = re.compile(r"[0-9A-Z]{8}-?[0-9X]")
+
+
+def _what_code_is(text: str) -> str:
+    """What a malformed credit code looks like, for the warning."""
+    if re.fullmatch(r"\d(\.\d+)?E\+?\d+", text):
+        return "被 Excel 存成了数字，末几位已丢失（请把该列设为文本格式后重新录入）"
+    if re.fullmatch(r"\d{15}", text):
+        return "是15位工商注册号（旧），不是统一社会信用代码"
+    if _ORG_SHAPE.fullmatch(text):
+        return "是组织机构代码，不是统一社会信用代码（已记入组织机构代码）"
+    return f"不是18位（{len(text)}位；只含数字和除 I O S V Z 以外的大写字母）"
 _WHITESPACE = re.compile(r"\s")
 
 
@@ -586,20 +370,61 @@ def _normalise_code(text: str) -> str:
     return re.sub(r"[\s\-]", "", unicodedata.normalize("NFKC", text)).upper()
 
 
-def _check_numbers(out: pd.DataFrame, flag, source: pd.DataFrame) -> None:
+def _check_lengths(out: pd.DataFrame, flag, source: pd.DataFrame, unusable: dict) -> None:
+    """Text longer than its column holds: a name is rejected, any other value left out."""
+    from gisgrid.db.models import Employer
+
+    for column in ("name", "legal_rep", "hr_contact", "phone", "industry", "ownership"):
+        limit = Employer.__table__.c[column].type.length
+        too_long = (out[column].str.len() > limit).to_numpy(dtype=bool, na_value=False)
+        if not too_long.any():
+            continue
+        reject = column == "name"
+        flag(pd.Series(too_long, index=out.index), column, "too_long",
+             lambda r, c=column, n=limit: f"{header_of(c, source)} 有 {len(out.at[r, c])} 个字，超过 {n} 字上限"
+                                          f"（{out.at[r, c][:30]}…）："
+                                          + ("请核对是否把几个单元格的内容录在了一起" if c == "name" else
+                                             f"{LEFT_OUT}；多个号码或姓名请只留一个"), reject=reject)
+        if not reject:
+            _leave_out(unusable, column, too_long)
+            out[column] = out[column].mask(too_long)
+
+
+def _check_numbers(out: pd.DataFrame, flag, source: pd.DataFrame, unusable: dict) -> None:
+    # A number that cannot be right is a warning: the row (the firm, its place on the map)
+    # is kept and the value left out; an employer already on file keeps its own value.
     for column in INTEGER_COLUMNS:
         number, blank = _parse_counts(out[column].to_numpy(dtype=object, na_value=None))
         with np.errstate(invalid="ignore"):  # inf % 1
             bad = ~blank & (np.isnan(number) | (number < 0) | (number % 1 != 0) | (number > NUMBER_LIMITS[column]))
         flag(pd.Series(bad, index=out.index), column, "bad_number",
-             lambda r, c=column: f"{header_of(c, source)} 应为 0–{NUMBER_LIMITS[c]:,} 的整数，实为 {out.at[r, c]!r}")
+             lambda r, c=column: f"{header_of(c, source)} 应为 0–{NUMBER_LIMITS[c]:,} 的整数，实为 {out.at[r, c]!r}："
+                                 f"{LEFT_OUT}", reject=False)
+        _leave_out(unusable, column, bad)
         out[column] = pd.Series(np.where(bad, np.nan, number), index=out.index).astype("Int64")
     year = out["grade_year"]
-    flag(year.notna() & (year < 2000), "grade_year", "bad_number",
-         lambda r: f"评价年度应为四位年份，实为 {out.at[r, 'grade_year']}")
+    too_early = (year.notna() & (year < 2000)).to_numpy(dtype=bool)
+    flag(pd.Series(too_early, index=out.index), "grade_year", "bad_number",
+         lambda r: f"评价年度应为四位年份，实为 {out.at[r, 'grade_year']}：{LEFT_OUT}", reject=False)
+    _leave_out(unusable, "grade_year", too_early)
+    out["grade_year"] = year.mask(too_early)
     for part in ("contracts_signed", "insured"):
-        flag(out[part] > out["headcount"], part, "above_headcount",
-             lambda r, p=part: f"{header_of(p, source)} {out.at[r, p]} 大于职工人数 {out.at[r, 'headcount']}")
+        above = (out[part] > out["headcount"]).to_numpy(dtype=bool, na_value=False)
+        flag(pd.Series(above, index=out.index), part, "above_headcount",
+             lambda r, p=part: f"{header_of(p, source)} {out.at[r, p]} 大于职工人数 {out.at[r, 'headcount']}："
+                               f"{LEFT_OUT}", reject=False)
+        _leave_out(unusable, part, above)
+        out[part] = out[part].mask(above)
+
+
+# What becomes of a value that cannot be right.
+LEFT_OUT = "该项未导入（单位照常导入；系统中已有的该项数值保持不变），请核实后更正"
+
+
+def _leave_out(unusable: dict, column: str, mask: np.ndarray) -> None:
+    """Remember the rows whose ``column`` value was left out (so the merge keeps the stored one)."""
+    if mask.any():
+        unusable[column] = unusable[column] | mask if column in unusable else mask.copy()
 
 
 def _parse_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -619,7 +444,7 @@ def _parse_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     parsed = pd.to_numeric(distinct, errors="coerce").astype(float)
     empty = np.zeros(len(distinct), dtype=bool)
     for i in np.flatnonzero(np.isnan(parsed)):  # "1,200", "12人", "无": cleaned only where the parse failed
-        cleaned = _COUNT_NOISE.sub("", distinct[i])
+        cleaned = _COUNT_NOISE.sub("", unicodedata.normalize("NFKC", distinct[i]))  # full-width digits
         if cleaned == "" or cleaned.lower() in NUMBER_PLACEHOLDERS:
             empty[i] = True
         else:
@@ -629,46 +454,116 @@ def _parse_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return number, blank
 
 
-_COUNT_NOISE = re.compile(r"[,，\s人次个月年度]")
+# Thousands separators, units and "about" (约50人, 50人左右, 30余人, 100多): the number is kept.
+_COUNT_NOISE = re.compile(r"[,，\s人名次个月年度约余多左右]")
 
 
-def _check_dates(out: pd.DataFrame, flag, today: dt.date, source: pd.DataFrame) -> None:
+def _check_dates(out: pd.DataFrame, flag, today: dt.date, source: pd.DataFrame, unusable: dict) -> None:
     for column in DATE_COLUMNS:
         raw = out[column].where(out[column] != "", None)
         parsed = pd.to_datetime(raw, errors="coerce", format="ISO8601")
         retry = raw.notna() & parsed.isna()
-        if retry.any():  # "2020年1月1日", "2020.01.01", "2020/1/1": cleaned only where ISO 8601 failed
-            text = raw[retry].str.replace(r"[年月./]", "-", regex=True).str.replace("日", "", regex=False)
-            parsed[retry] = pd.to_datetime(text, errors="coerce", format="mixed")
-        flag(raw.notna() & parsed.isna(), column, "bad_date",
-             lambda r, c=column: f"{header_of(c, source)} 无法识别为日期：{out.at[r, c]!r}")
+        if retry.any():  # cleaned only where ISO 8601 failed
+            parsed[retry] = _parse_loose_dates(raw[retry])
+        unreadable = (raw.notna() & parsed.isna()).to_numpy(dtype=bool)
+        flag(pd.Series(unreadable, index=out.index), column, "bad_date",
+             lambda r, c=column: f"{header_of(c, source)} 无法识别为日期：{out.at[r, c]!r}：{LEFT_OUT}", reject=False)
         impossible = parsed.notna() & ((parsed > pd.Timestamp(today)) | (parsed < pd.Timestamp(EARLIEST_DATE)))
         flag(impossible, column, "impossible_date",
-             lambda r, c=column: f"{header_of(c, source)} {out.at[r, c]} 不可能（晚于今天 {today} 或早于 {EARLIEST_DATE.year} 年）")
+             lambda r, c=column: f"{header_of(c, source)} {out.at[r, c]} 不可能（晚于今天 {today} 或早于 "
+                                 f"{EARLIEST_DATE.year} 年）：{LEFT_OUT}", reject=False)
+        _leave_out(unusable, column, unreadable | impossible.to_numpy(dtype=bool))
         out[column] = parsed.where(~impossible).dt.normalize()  # datetime64: fast to write with COPY
     flag(pd.to_datetime(out["surveyed_on"]) < pd.to_datetime(out["opened_on"]),
          "surveyed_on", "impossible_date",
          lambda r: f"调查日期 {out.at[r, 'surveyed_on']} 早于开业日期 {out.at[r, 'opened_on']}", reject=False)
 
 
-def _check_duplicates(out: pd.DataFrame, flag) -> None:
-    has_code = out["credit_code"].notna()
-    dup = has_code & out["credit_code"].duplicated(keep="first")
-    first_row = _first_rows(out["credit_code"], dup)
-    flag(dup, "credit_code", "duplicate_in_file",
-         lambda r: f"统一社会信用代码 {out.at[r, 'credit_code']} 在文件中重复（与第 {int(first_row[r])} 行；保留首次出现的行）")
-    no_code = ~has_code
-    dup_name = no_code & out["name_key"].where(no_code).duplicated(keep="first") & out["name_key"].notna()
-    twin_keys = has_code & out["name_key"].duplicated(keep=False)
-    first_name = _first_rows(out["name_key"], dup_name | twin_keys)
-    flag(dup_name, "name", "duplicate_in_file",
-         lambda r: f"无信用代码的 {out.at[r, 'name']}（{out.at[r, 'address']}）在文件中重复"
-                   f"（与第 {int(first_name[r])} 行；保留首次出现的行）")
+def _parse_loose_dates(raw: pd.Series) -> pd.Series:
+    """Dates as people type them: "2020年1月1日", "2020.01.01", "2020/1/1", "２０２０-１-１",
+    "2019年5月" (the 1st), and Excel's day numbers ("43900", a date cell read as a number)."""
+    text = raw.map(lambda v: unicodedata.normalize("NFKC", v).strip())
+    serial = text.str.fullmatch(r"\d{5}(\.0+)?").fillna(False)
+    month = text.str.fullmatch(r"\d{4}\s*[年./-]\s*\d{1,2}\s*月?").fillna(False)
+    text = text.str.replace(r"\s+", "", regex=True).str.replace(r"[年月./]", "-", regex=True) \
+        .str.replace(r"[日号]", "", regex=True).str.rstrip("-")
+    text = text.where(~month, text + "-01")
+    parsed = pd.to_datetime(text.where(~serial), errors="coerce", format="mixed")
+    if serial.any():  # Excel counts days from 1899-12-30 (its 1900 leap-year bug included)
+        days = pd.to_numeric(text[serial], errors="coerce")
+        parsed[serial] = pd.Timestamp("1899-12-30") + pd.to_timedelta(days, unit="D")
+    return parsed
+
+
+def _check_duplicates(out: pd.DataFrame, flag, bad: pd.Series, label) -> None:
+    """Reject the second and later rows of one firm inside the file, keeping its latest survey.
+
+    One firm is one credit code, or, without a code, one normalised name + address (a
+    codeless row with the name and address of a coded row is that firm too). Of such rows
+    the one with the latest 调查日期 is kept (the first of equals); rows already rejected for
+    another reason take no part, so a broken row never costs its firm the good one.
+    """
+    code, key = out["credit_code"], out["name_key"]
+    if bad.any():
+        code, key = code.where(~bad), key.where(~bad)
+    has_code = code.notna()
+    code_repeats, key_repeats = code.duplicated(keep=False), key.duplicated(keep=False)  # once each: 1M rows
+    shared_code = has_code & code_repeats
+    shared_key = ~has_code & key.notna() & key_repeats
+    if shared_code.any() or shared_key.any():
+        _reject_repeats(out, flag, label, code, key, shared_code, shared_key)
     # Same firm under two codes (a typo in one of them): kept, but a person should look.
-    twin = twin_keys & ~out["credit_code"].duplicated(keep=False)
-    flag(twin & out["name_key"].duplicated(keep="first"), "credit_code", "possible_duplicate",
-         lambda r: f"{out.at[r, 'name']} 与第 {int(first_name[r])} 行名称地址相同但信用代码不同"
+    twin_keys = has_code & key_repeats
+    first_name = _first_rows(key, twin_keys)
+    twin = twin_keys & ~code_repeats
+    later_twin = pd.Series(False, index=out.index)
+    if twin.any():
+        later_twin[twin] = key[twin_keys].duplicated(keep="first")[twin[twin_keys]].to_numpy()
+    flag(later_twin, "credit_code", "possible_duplicate",
+         lambda r: f"{out.at[r, 'name']} 与{label(first_name[r])}名称地址相同但信用代码不同"
                    f"（{out.at[r, 'credit_code']}）：是否录入错误？", reject=False)
+
+
+def _reject_repeats(out: pd.DataFrame, flag, label, code: pd.Series, key: pd.Series, shared_code: pd.Series,
+                    shared_key: pd.Series) -> None:
+    # Python over the (few) rows that share a code or a name + address only.
+    surveyed = out["surveyed_on"] if "surveyed_on" in out else pd.Series(pd.NaT, index=out.index)
+    rows = out.index[shared_code | shared_key | (code.notna() & key.isin(set(key[shared_key].dropna())))]
+    latest = {}   # ("code", code) or ("key", name key) → kept row
+    for row in sorted(rows, key=lambda r: (-(surveyed[r].value if pd.notna(surveyed[r]) else -2 ** 62), r)):
+        group = ("code", code[row]) if pd.notna(code[row]) else ("key", key[row])
+        latest.setdefault(group, row)
+    coded_by_key = {}
+    for (kind, value), row in latest.items():
+        if kind == "code" and pd.notna(key[row]):
+            coded_by_key.setdefault(key[row], row)
+    repeat, kept_row = {}, {}
+    for row in rows:
+        if pd.notna(code[row]):
+            if latest[("code", code[row])] != row:
+                repeat[row], kept_row[row] = "code", latest[("code", code[row])]
+        elif key[row] in coded_by_key:
+            repeat[row], kept_row[row] = "coded", coded_by_key[key[row]]
+        elif latest[("key", key[row])] != row:
+            repeat[row], kept_row[row] = "key", latest[("key", key[row])]
+
+    def which(r) -> str:
+        kept = kept_row[r]
+        when = surveyed[kept]
+        return f"保留{label(kept)}" + (f"（调查日期 {when:%Y-%m-%d}，较新）" if pd.notna(when) and kept > r else "")
+
+    mask = pd.Series(False, index=out.index)
+    for kind, column, message in (
+            ("code", "credit_code", lambda r: f"统一社会信用代码 {out.at[r, 'credit_code']} 在文件中重复"
+                                              f"（与{label(kept_row[r])}；{which(r)}）"),
+            ("coded", "name", lambda r: f"无信用代码的 {out.at[r, 'name']}（{out.at[r, 'address']}）与"
+                                        f"{label(kept_row[r])}（信用代码 {out.at[kept_row[r], 'credit_code']}）"
+                                        f"名称地址相同，视为同一单位：保留有信用代码的行"),
+            ("key", "name", lambda r: f"无信用代码的 {out.at[r, 'name']}（{out.at[r, 'address']}）在文件中重复"
+                                      f"（与{label(kept_row[r])}；{which(r)}）")):
+        mask[:] = False
+        mask[[r for r, k in repeat.items() if k == kind]] = True
+        flag(mask.copy(), column, "duplicate_in_file", message)
 
 
 def _first_rows(keys: pd.Series, among: pd.Series) -> dict:
@@ -714,7 +609,7 @@ def load_register(session: Session, good: pd.DataFrame, source: str, timings: di
     session.execute(sa.text(_STAGE_DDL))
     stage = good.reset_index()
     for column in ("located_by", "location_precision", "source_crs", "credit_code_status", "integrity_grade",
-                   "grade_year", "key_flags", "complaints_12m"):
+                   "grade_year", "key_flags", "complaints_12m", "left_out"):
         if column not in stage:
             stage[column] = None
     stage["zorder"] = _zorder(stage["lon"], stage["lat"])
@@ -758,9 +653,14 @@ def load_register(session: Session, good: pd.DataFrame, source: str, timings: di
                 session.execute(sa.text(f"ALTER TABLE {table} DROP CONSTRAINT {constraint}"))
     sequence = session.execute(sa.text("SELECT pg_get_serial_sequence('employer', 'id')")).scalar()
     params = {"source": source, "sequence": sequence}
-    created, updated = session.execute(sa.text(_MERGE_ALL_NEW), params).one()
+    created, updated, older, twins = session.execute(sa.text(_MERGE_ALL_NEW), params).one()
     if not created and not empty:  # the table was not empty (or nothing to load): match every row
-        created, updated = session.execute(sa.text(_MERGE), params).one()
+        given = good.attrs.get("columns")
+        absent = frozenset(c for c in _OPTIONAL_COLUMNS if given is not None and c not in given)
+        left_out = frozenset(c for text in good["left_out"].dropna().unique() for c in text.strip(",").split(",")) \
+            if "left_out" in good else frozenset()
+        created, updated, older, twins = session.execute(
+            sa.text(_merge_sql(absent, left_out & set(_OPTIONAL_COLUMNS))), params).one()
     timings["merge"], mark = time.perf_counter() - mark, time.perf_counter()
     if empty:
         for table, constraint, columns in _BULK_KEYS:
@@ -776,7 +676,37 @@ def load_register(session: Session, good: pd.DataFrame, source: str, timings: di
     timings["indexes"] = time.perf_counter() - mark
     return {"imported": len(created), "updated": len(updated),
             "unchanged": len(good) - len(created) - len(updated),
-            "changed_ids": created + updated}
+            "changed_ids": created + updated, "warnings": _older_warnings(good, older) + _twin_warnings(good, twins)}
+
+
+def _twin_warnings(good: pd.DataFrame, twins: list) -> list[dict]:
+    """A warning for each new code whose name + address is on file under another code."""
+    if not twins:
+        return []
+    by_code = {k: r for r, k in good["credit_code"].dropna().items()}
+    found = [{**row_of(good.attrs, by_code[code]), "column": header_of("credit_code", good),
+              "reason": "possible_duplicate",
+              "message": f"系统中已有名称地址相同的 {name}（信用代码 {other}），与本行信用代码 {code} 不同：已作为新单位导入；"
+                         f"若是同一单位，请核对哪个代码录入有误"}
+             for code, other, name in twins if code in by_code]
+    return sorted(found, key=lambda p: (p.get("sheet") or "", p["row"]))
+
+
+def _older_warnings(good: pd.DataFrame, older: list) -> list[dict]:
+    """A warning for each row whose survey is older than the employer's current one."""
+    if not older:
+        return []
+    by_code = {k: r for r, k in good["credit_code"].dropna().items()}
+    by_key = {k: r for r, k in good.loc[good["credit_code"].isna(), "name_key"].dropna().items()}
+    header = header_of("surveyed_on", good)
+    found = []
+    for code, key, surveyed, current in older:
+        row = by_code.get(code) if code is not None else by_key.get(key)
+        found.append({**({"row": None} if row is None else row_of(good.attrs, row)), "column": header,
+                      "reason": "older_survey",
+                      "message": f"调查日期 {surveyed} 早于系统中该单位最近一次调查 {current}：未覆盖现有记录，"
+                                 "仅存入调查历史"})
+    return sorted(found, key=lambda p: (p["row"] is None, p["row"] or 0))
 
 
 # Dropped before a bulk load and built after it (name → its definition, as in the migrations).
@@ -936,7 +866,7 @@ CREATE TEMP TABLE _stage (
     fee_arrears_months smallint, complaints_12m smallint, opened_on date, surveyed_on date,
     lon float8, lat float8, source_crs text, located_by text, location_precision text,
     credit_code_status text, integrity_grade text, grade_year smallint, name_key text,
-    risk_level smallint, risk_rule text, key_flags text, zorder bigint,
+    risk_level smallint, risk_rule text, key_flags text, left_out text, zorder bigint,
     geom geometry(Point, 4490) GENERATED ALWAYS AS (
         CASE WHEN lon IS NULL OR lat IS NULL THEN NULL
              ELSE ST_SetSRID(ST_MakePoint(lon, lat), 4490) END) STORED
@@ -946,41 +876,109 @@ CREATE TEMP TABLE _stage (
 # Located from the file's own coordinates (as opposed to the gazetteer or by hand).
 _GIVEN = "('given', 'gcj02', 'bd09')"
 
-# One firm, one file: match on the credit code, else on the normalised name + address.
+# One firm, one file: match on the credit code, else on the normalised name + address (a
+# row with a code new to the register also finds the firm filed before without one, and
+# fills its code in).
 # Only rows whose record differs are written, so importing the same file twice changes
 # nothing. Coordinates arrive already converted to CGCS2000. A row without coordinates
 # never erases a location the employer already has from coordinates or a person's hand:
 # the gazetteer's village-level guess only fills a gap.
-_MATCH = f"""
+# The record's own columns that a file may lack: a register without, say, an 经济类型
+# column says nothing about ownership, so a matched employer keeps what it has.
+_OPTIONAL_COLUMNS = ("org_code", "address", "legal_rep", "hr_contact", "phone", "industry", "ownership",
+                     "headcount", "contracts_signed", "insured", "wage_arrears_months", "fee_arrears_months",
+                     "complaints_12m", "opened_on", "surveyed_on")
+
+
+def _record_updates(absent: frozenset[str], left_out: frozenset[str]) -> list[tuple[str, str]]:
+    """(column, new value) of a matched employer's record, ``c`` the staged row, ``e`` the employer.
+
+    ``absent``: columns the file does not have; ``left_out``: columns with values left out in
+    some rows (``c.left_out`` names them), where the employer keeps its own value.
+    """
+    def value(column: str) -> str:
+        if column in left_out:
+            return f"CASE WHEN c.left_out LIKE '%,{column},%' THEN e.{column} ELSE c.{column} END"
+        return f"c.{column}"
+
+    return ([("name", "c.name"), ("credit_code", "coalesce(c.credit_code, e.credit_code)")]
+            + [(column, value(column)) for column in _OPTIONAL_COLUMNS if column not in absent]
+            + [("risk_level", "c.risk_level"), ("risk_rule", "c.risk_rule"), ("key_flags", "c.key_flags"),
+               ("credit_code_status", "coalesce(c.credit_code_status, e.credit_code_status)"),
+               ("integrity_grade", "coalesce(c.integrity_grade, e.integrity_grade)"),
+               ("grade_year", "coalesce(c.grade_year, e.grade_year)"), ("name_key", "c.name_key")])
+
+
+# One firm, one file: match on the credit code, else on the normalised name + address (a
+# row with a code new to the register also finds the firm filed before without one, and
+# fills its code in).
+# Only rows whose record would change are written, so importing the same file twice
+# changes nothing. Coordinates arrive already converted to CGCS2000. A row without
+# coordinates never erases a location the employer already has from coordinates or a
+# person's hand (the gazetteer's village-level guess only fills a gap), and a person's
+# placement made on or after the row's survey date outranks the survey's coordinates.
+# A survey older than the employer's current one only joins its history (``older``).
+def _match_sql(absent: frozenset[str], left_out: frozenset[str]) -> str:
+    updates = _record_updates(absent, left_out)
+    return f"""
 WITH matched AS (
     SELECT s.*, coalesce(ec.id, en.id) AS match_id
     FROM _stage s
     LEFT JOIN employer ec ON ec.credit_code = s.credit_code
     LEFT JOIN LATERAL (
         SELECT e.id FROM employer e
-        WHERE s.credit_code IS NULL AND e.name_key = s.name_key ORDER BY e.id LIMIT 1
+        WHERE ec.id IS NULL AND e.name_key = s.name_key AND (s.credit_code IS NULL OR e.credit_code IS NULL)
+        ORDER BY e.id LIMIT 1
     ) en ON true
 ),
 placed AS (
-    SELECT m.*, keep.keep_location
+    SELECT m.*, keep.keep_location, m.surveyed_on < e.surveyed_on AS older, e.surveyed_on AS current_survey
     FROM matched m LEFT JOIN employer e ON e.id = m.match_id
-    CROSS JOIN LATERAL (SELECT (m.located_by IS NULL OR m.located_by NOT IN {_GIVEN})
-        AND e.geom IS NOT NULL AND e.located_by NOT IN ('gazetteer', 'none') AS keep_location) keep
+    CROSS JOIN LATERAL (SELECT e.geom IS NOT NULL AND (
+        ((m.located_by IS NULL OR m.located_by NOT IN {_GIVEN}) AND e.located_by NOT IN ('gazetteer', 'none'))
+        OR (e.located_by = 'manual' AND coalesce(m.surveyed_on IS NULL OR e.located_at::date >= m.surveyed_on,
+                                                 false))
+    ) AS keep_location) keep
 ),
 changed AS (
-    SELECT p.*, coalesce(p.match_id, nextval(CAST(:sequence AS regclass))) AS new_id
-    FROM placed p LEFT JOIN employer e ON e.id = p.match_id
-    WHERE e.id IS NULL OR (p.name, p.org_code, p.address, p.legal_rep, p.hr_contact, p.phone,
-        p.industry, p.ownership, p.headcount, p.contracts_signed, p.insured,
-        p.wage_arrears_months, p.fee_arrears_months, p.complaints_12m, p.opened_on, p.surveyed_on,
-        p.risk_level, p.risk_rule, p.key_flags, p.credit_code_status, p.integrity_grade, p.grade_year)
-      IS DISTINCT FROM (e.name, e.org_code, e.address, e.legal_rep, e.hr_contact, e.phone,
-        e.industry, e.ownership, e.headcount, e.contracts_signed, e.insured,
-        e.wage_arrears_months, e.fee_arrears_months, e.complaints_12m, e.opened_on, e.surveyed_on,
-        e.risk_level, e.risk_rule, e.key_flags, e.credit_code_status, e.integrity_grade, e.grade_year)
-      OR (NOT p.keep_location AND NOT (p.geom IS NOT DISTINCT FROM e.geom))
+    SELECT c.*, coalesce(c.match_id, nextval(CAST(:sequence AS regclass))) AS new_id
+    FROM placed c LEFT JOIN employer e ON e.id = c.match_id
+    WHERE e.id IS NULL OR (c.older IS NOT TRUE AND (
+        ({", ".join(value for _, value in updates)})
+        IS DISTINCT FROM ({", ".join(f"e.{column}" for column, _ in updates)})
+        OR (NOT c.keep_location AND NOT (c.geom IS NOT DISTINCT FROM e.geom))))
+),
+older_surveys AS (
+    INSERT INTO employer_survey (employer_id, surveyed_on, source, data)
+    SELECT c.match_id, c.surveyed_on, :source, to_json(r)
+    FROM placed c CROSS JOIN LATERAL ({_SURVEY_RECORD}) r
+    WHERE c.older AND NOT EXISTS (SELECT FROM employer_survey h
+                                  WHERE h.employer_id = c.match_id AND h.surveyed_on = c.surveyed_on)
+    RETURNING 1
 ),
 """
+
+
+def _update_sql(absent: frozenset[str], left_out: frozenset[str]) -> str:
+    updates = ",\n        ".join(f"{column} = {value}" for column, value in _record_updates(absent, left_out))
+    return f"""updated AS (
+    UPDATE employer e SET {updates},
+        geom = CASE WHEN c.keep_location THEN e.geom ELSE c.geom END,
+        source_crs = CASE WHEN c.keep_location THEN e.source_crs WHEN c.geom IS NULL THEN NULL
+                          ELSE c.source_crs END,
+        located_by = CASE WHEN c.keep_location THEN e.located_by WHEN c.geom IS NULL THEN 'none'
+                          ELSE coalesce(c.located_by, 'given') END,
+        location_precision = CASE WHEN c.keep_location THEN e.location_precision WHEN c.geom IS NULL THEN NULL
+                                  ELSE coalesce(c.location_precision, 'point') END,
+        located_at = CASE WHEN c.keep_location OR c.geom IS NOT DISTINCT FROM e.geom THEN e.located_at
+                          WHEN c.geom IS NULL THEN NULL ELSE now() END,
+        placed_by = CASE WHEN c.keep_location THEN e.placed_by END,
+        updated_at = now()
+    FROM changed c WHERE e.id = c.match_id
+    RETURNING 1
+)
+"""
+
 
 # Into an empty employer table (a first import) every row is new: the same writes as
 # _MATCH's, without the three joins that would find nothing (~2.5 s of the merge at 1M
@@ -1020,42 +1018,18 @@ inserted AS (
 )
 """
 
-_UPDATE_MATCHED = """updated AS (
-    UPDATE employer e SET credit_code = coalesce(c.credit_code, e.credit_code), org_code = c.org_code,
-        name = c.name, address = c.address, legal_rep = c.legal_rep, hr_contact = c.hr_contact,
-        phone = c.phone, industry = c.industry, ownership = c.ownership, headcount = c.headcount,
-        contracts_signed = c.contracts_signed, insured = c.insured,
-        wage_arrears_months = c.wage_arrears_months, fee_arrears_months = c.fee_arrears_months,
-        complaints_12m = c.complaints_12m, opened_on = c.opened_on, surveyed_on = c.surveyed_on,
-        risk_level = c.risk_level, risk_rule = c.risk_rule, key_flags = c.key_flags,
-        credit_code_status = coalesce(c.credit_code_status, e.credit_code_status),
-        integrity_grade = coalesce(c.integrity_grade, e.integrity_grade),
-        grade_year = coalesce(c.grade_year, e.grade_year), name_key = c.name_key,
-        geom = CASE WHEN c.keep_location THEN e.geom ELSE c.geom END,
-        source_crs = CASE WHEN c.keep_location THEN e.source_crs WHEN c.geom IS NULL THEN NULL
-                          ELSE c.source_crs END,
-        located_by = CASE WHEN c.keep_location THEN e.located_by WHEN c.geom IS NULL THEN 'none'
-                          ELSE coalesce(c.located_by, 'given') END,
-        location_precision = CASE WHEN c.keep_location THEN e.location_precision WHEN c.geom IS NULL THEN NULL
-                                  ELSE coalesce(c.location_precision, 'point') END,
-        located_at = CASE WHEN c.keep_location OR c.geom IS NOT DISTINCT FROM e.geom THEN e.located_at
-                          WHEN c.geom IS NULL THEN NULL ELSE now() END,
-        placed_by = CASE WHEN c.keep_location THEN e.placed_by END,
-        updated_at = now()
-    FROM changed c WHERE e.id = c.match_id
-    RETURNING 1
-)
-"""
+# What a survey said, as its history record keeps it.
+_SURVEY_RECORD = """SELECT c.name, c.credit_code, c.org_code, c.address, c.legal_rep,
+        c.hr_contact, c.phone, c.industry, c.ownership, c.headcount, c.contracts_signed, c.insured,
+        c.wage_arrears_months, c.fee_arrears_months, c.complaints_12m, c.integrity_grade, c.grade_year,
+        c.opened_on, c.surveyed_on, c.lon, c.lat, c.source_crs"""
 
-_SURVEYS = """surveys AS (
+_SURVEYS = f"""surveys AS (
     INSERT INTO employer_survey (employer_id, surveyed_on, source, data)
     -- to_json of a row: its text, as the column is json (migration 0004); to_jsonb cost
     -- ~1.5× as much (the merge took ~0.5 s longer per 200k rows).
     SELECT c.new_id, c.surveyed_on, :source, to_json(r)
-    FROM changed c CROSS JOIN LATERAL (SELECT c.name, c.credit_code, c.org_code, c.address, c.legal_rep,
-        c.hr_contact, c.phone, c.industry, c.ownership, c.headcount, c.contracts_signed, c.insured,
-        c.wage_arrears_months, c.fee_arrears_months, c.complaints_12m, c.integrity_grade, c.grade_year,
-        c.opened_on, c.surveyed_on, c.lon, c.lat, c.source_crs) r
+    FROM changed c CROSS JOIN LATERAL ({_SURVEY_RECORD}) r
     RETURNING 1
 )
 """
@@ -1090,5 +1064,23 @@ SELECT coalesce(array_agg(c.new_id) FILTER (WHERE c.match_id IS NULL), '{}') AS 
        coalesce(array_agg(c.new_id) FILTER (WHERE c.match_id IS NOT NULL), '{}') AS updated
 FROM changed c
 """
-_MERGE = _MATCH + ",\n".join((_INSERT_NEW, _UPDATE_MATCHED, _SURVEYS, _NEW_GRADES, _UPDATE_GRADES)) + _RESULT
-_MERGE_ALL_NEW = _ALL_NEW + ",\n".join((_INSERT_NEW, _SURVEYS, _NEW_GRADES)) + _RESULT
+# and the surveys older than the record: (credit code, name key, their date, the current one),
+# and new codes whose name + address an employer on file has under another code.
+_OLDER = """, (SELECT coalesce(json_agg(json_build_array(p.credit_code, p.name_key, p.surveyed_on, p.current_survey)),
+                       '[]') FROM placed p WHERE p.older) AS older,
+       (SELECT coalesce(json_agg(json_build_array(p.credit_code, t.credit_code, t.name)), '[]')
+        FROM placed p JOIN employer t ON t.name_key = p.name_key AND t.credit_code <> p.credit_code
+        WHERE p.match_id IS NULL AND p.credit_code IS NOT NULL) AS twins
+"""
+
+
+@functools.lru_cache(maxsize=64)
+def _merge_sql(absent: frozenset[str] = frozenset(), left_out: frozenset[str] = frozenset()) -> str:
+    """The general merge (see :func:`_record_updates` for ``absent`` and ``left_out``)."""
+    return (_match_sql(absent, left_out) + ",\n".join((_INSERT_NEW, _update_sql(absent, left_out), _SURVEYS,
+                                                        _NEW_GRADES, _UPDATE_GRADES))
+            + _RESULT.replace("FROM changed c\n", _OLDER + "FROM changed c\n"))
+
+
+_MERGE_ALL_NEW = (_ALL_NEW + ",\n".join((_INSERT_NEW, _SURVEYS, _NEW_GRADES))
+                  + _RESULT.replace("FROM changed c\n", ", '[]'::json AS older, '[]'::json AS twins\nFROM changed c\n"))

@@ -82,7 +82,7 @@ def test_import_uses_the_provider_after_the_gazetteer(fake_baidu, run_cli, tmp_p
     for level in (1, 2, 3):
         run_cli("grids", "import", paths[level], "--level", level, "--generation", "2026", "--commit")
     run_cli("grids", "activate", "2026", "--effective-from", "2026-01-01", "--commit")
-    (tmp_path / "r.csv").write_text("单位名称,地址\n甲公司,示范市某路1号\n乙公司,别处\n", encoding="utf-8")
+    (tmp_path / "r.csv").write_text("单位名称,地址\n甲公司,测试市示范路1号\n乙公司,别处\n", encoding="utf-8")
     report = json.loads(run_cli("employers", "import", tmp_path / "r.csv", "--geocoder", "baidu",
                                 "--geocoder-key", "k", "--geocoder-url", url, "--json").output)
     assert report["located_by"] == {"provider": 1, "none": 1} and report["unlocated"] == 1

@@ -33,16 +33,7 @@ def _import(run_cli, path, *args):
 
 @pytest.mark.parametrize("change, reason, column", [
     ({"name": ""}, "missing_name", "单位名称"),
-    ({"code": "91410000ABC"}, "credit_code_format", "统一社会信用代码"),
-    ({"code": "9141000060003734IL"}, "credit_code_format", "统一社会信用代码"),
-    ({"head": "-1"}, "bad_number", "职工人数"),
-    ({"head": "十个"}, "bad_number", "职工人数"),
-    ({"head": "10.5"}, "bad_number", "职工人数"),
-    ({"wage": "999"}, "bad_number", "欠薪月数"),
-    ({"signed": "12"}, "above_headcount", "签订劳动合同人数"),
-    ({"insured": "11"}, "above_headcount", "参加社会保险人数"),
-    ({"opened": "2020-13-45"}, "bad_date", "开业日期"),
-    ({"opened": "2099-01-01"}, "impossible_date", "开业日期"),
+    ({"name": "甲" * 201}, "too_long", "单位名称"),
 ])
 def test_each_rejecting_kind(run_cli, tmp_path, engine, change, reason, column):
     fields = {"name": "甲公司", "code": make_credit_code("419999", 1), **change}
@@ -52,6 +43,71 @@ def test_each_rejecting_kind(run_cli, tmp_path, engine, change, reason, column):
     assert [(p["row"], p["reason"], p["column"]) for p in report["rejected"]] == [(3, reason, column)]
     assert report["imported"] == 1 and report["rows"] == 2
     assert set(report["rejected"][0]) == {"row", "column", "reason", "message"}
+
+
+@pytest.mark.parametrize("code, says, org_code", [
+    ("91410000ABC", "不是18位", None),
+    ("9141000060003734IL", "不是18位", None),
+    ("9.14199018430463E+17", "Excel", None),
+    ("410100000012345", "15位工商注册号", None),
+    ("60003734-1", "组织机构代码", "600037341"),
+])
+def test_a_code_that_is_no_code_is_warned_and_the_firm_imported_without_it(run_cli, tmp_path, engine, code, says,
+                                                                          org_code):
+    path = _write(tmp_path / "r.csv", [_row("甲公司", code)])
+    report = _import(run_cli, path, "--commit")
+    assert report["rejected"] == [] and report["imported"] == 1
+    assert [(p["row"], p["reason"]) for p in report["warnings"]] == [(2, "credit_code_format")]
+    assert says in report["warnings"][0]["message"] and "补录" in report["warnings"][0]["message"]
+    with engine.connect() as conn:
+        assert tuple(conn.execute(sa.text("SELECT credit_code, org_code FROM employer")).one()) == (None, org_code)
+
+
+def test_a_code_excel_cut_to_000_is_suspect_even_when_its_check_passes(run_cli, tmp_path, engine):
+    # all-digit codes ending in 000 that pass GB 32100 by chance (1 in 31)
+    import itertools
+    from gisgrid.employers.identifiers import is_valid_credit_code
+
+    lucky = next(c for c in (f"91419901{n:07d}000" for n in itertools.count()) if is_valid_credit_code(c))
+    report = _import(run_cli, _write(tmp_path / "r.csv", [_row("甲公司", lucky)]), "--commit")
+    assert [(p["reason"]) for p in report["warnings"]] == ["credit_code_check"]
+    assert "Excel" in report["warnings"][0]["message"] and "--accept-code" in report["warnings"][0]["message"]
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT credit_code_status FROM employer")).scalar() == "check_failed"
+
+
+@pytest.mark.parametrize("change, reason, column, field", [
+    ({"head": "-1"}, "bad_number", "职工人数", "headcount"),
+    ({"head": "十个"}, "bad_number", "职工人数", "headcount"),
+    ({"head": "10.5"}, "bad_number", "职工人数", "headcount"),
+    ({"wage": "999"}, "bad_number", "欠薪月数", "wage_arrears_months"),
+    ({"signed": "12"}, "above_headcount", "签订劳动合同人数", "contracts_signed"),
+    ({"insured": "11"}, "above_headcount", "参加社会保险人数", "insured"),
+    ({"opened": "2020-13-45"}, "bad_date", "开业日期", "opened_on"),
+    ({"opened": "2099-01-01"}, "impossible_date", "开业日期", "opened_on"),
+])
+def test_each_value_that_cannot_be_right_is_left_out_and_the_firm_kept(run_cli, tmp_path, engine, change, reason,
+                                                                      column, field):
+    code = make_credit_code("419999", 1)
+    path = _write(tmp_path / "r.csv", [_row("乙公司", make_credit_code("419999", 2)), _row("甲公司", code, **change)])
+    report = _import(run_cli, path, "--commit")
+    assert report["rejected"] == [] and report["imported"] == 2
+    assert [(p["row"], p["reason"], p["column"]) for p in report["warnings"]] == [(3, reason, column)]
+    assert "未导入" in report["warnings"][0]["message"]
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(f"SELECT {field} FROM employer WHERE credit_code = :c"), {"c": code}).scalar() \
+            is None
+    # The same firm on file already: a bad value in a later survey leaves its stored value.
+    good = _write(tmp_path / "good.csv", [_row("甲公司", code)])
+    run_cli("employers", "import", good, "--commit")
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text(f"SELECT {field} FROM employer WHERE credit_code = :c"), {"c": code}).scalar()
+    assert stored is not None
+    again = _import(run_cli, _write(tmp_path / "bad.csv", [_row("甲公司", code, **change)]), "--commit")
+    assert [p["reason"] for p in again["warnings"]] == [reason]
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(f"SELECT {field} FROM employer WHERE credit_code = :c"), {"c": code}).scalar() \
+            == stored
 
 
 @pytest.mark.parametrize("change, reason", [

@@ -90,10 +90,10 @@ def test_first_import_into_empty_table_writes_what_the_general_merge_writes(run_
             "丙店,,和平路3号,3,C,,,",
             "丁店,,和平路4号,,B,2025-12-01,113.72,34.32"]
     path = tmp_path / "r.csv"
-    merge = register._MERGE
-    monkeypatch.setattr(register, "_MERGE", "SELECT 1 / 0")  # the all-new statement alone
+    merge = register._merge_sql
+    monkeypatch.setattr(register, "_merge_sql", lambda *a: "SELECT 1 / 0")  # the all-new statement alone
     lean = _import(run_cli, path, rows)
-    monkeypatch.setattr(register, "_MERGE", merge)
+    monkeypatch.setattr(register, "_merge_sql", merge)
     first = _snapshot(engine)
     with engine.begin() as conn:
         conn.execute(sa.text("TRUNCATE employer, employer_survey, employer_grade, employer_cell RESTART IDENTITY"))

@@ -9,7 +9,7 @@ import openpyxl
 import sqlalchemy as sa
 
 from gisgrid.employers.identifiers import make_credit_code
-from gisgrid.employers.register import read_register
+from gisgrid.employers.reading import read_register
 
 
 def _form(path, rows):
@@ -60,10 +60,10 @@ def test_government_form_imports_with_sheet_row_numbers(run_cli, tmp_path, engin
         [3, "丙工厂", make_credit_code("419999", 3), None, 30, 30, 30, "A", dt.datetime(2026, 1, 1), 34.3],
     ])
     report = json.loads(run_cli("employers", "import", path, "--commit", "--json").output)
-    assert [(p["row"], p["reason"], p["column"]) for p in report["rejected"]] == [(6, "above_headcount",
-                                                                                  "签订劳动合同人数")]
-    assert [(p["row"], p["reason"]) for p in report["warnings"]] == [(7, "bad_coordinates")]
-    assert report["rows"] == 3 and report["imported"] == 2   # the 合计 line holds no register column
+    assert report["rejected"] == []
+    assert [(p["row"], p["reason"], p["column"]) for p in report["warnings"]] == [
+        (4, "missing_column", "地址"), (6, "above_headcount", "签订劳动合同人数"), (7, "bad_coordinates", "经度/纬度")]
+    assert report["rows"] == 3 and report["imported"] == 3   # the 合计 line holds no register column
     with engine.connect() as conn:
         row = conn.execute(sa.text("SELECT phone, integrity_grade, risk_level, key_flags FROM employer "
                                    "WHERE name = '甲公司'")).one()
