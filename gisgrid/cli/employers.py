@@ -215,7 +215,10 @@ def employers_compare(ctx: Context, path: Path, encoding: str | None, mapping_pa
     s = result["summary"]
     lines = [f"external list: {s['list_rows']} rows; 未纳入监管 (in the list, not in the register): "
              f"{s['not_in_register']}; in the register, not in the list: {s['not_in_list']}; "
-             f"insured below headcount: {s['insurance_gaps']}"]
+             f"insured below headcount: {s['insurance_gaps']}"
+             + (f"; closed (注销/吊销) but still in the register: {s['closed_in_register']}, closed and not in it "
+                f"(no gap): {s['closed_not_in_register']}"
+                if s["closed_in_register"] or s["closed_not_in_register"] else "")]
     lines += [f"  {g['grid_code'] or '-':12} {g['grid_name'] or '(无网格)'}: 未纳入监管 {g['not_in_register']}, "
               f"not in list {g['not_in_list']}, gaps {g['insurance_gaps']}" for g in result["by_grid"]]
     return result, "\n".join(lines)

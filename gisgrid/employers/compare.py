@@ -7,6 +7,10 @@ or social-insurance extracts. Three findings, each per grid:
   recognises it, so the grid that should survey it is known;
 * in the register but not in the list — closed, moved away, or a wrong code;
 * headcount vs insured — the list's insured count below the register's headcount.
+
+A list with a registration status (登记状态: 存续, 在业, 注销, 吊销 …) says which firms have
+closed: a closed firm missing from the register is no gap, and one still in the register is
+listed on its own (在册但已注销/吊销), for its grid to check and close.
 """
 
 from __future__ import annotations
@@ -48,11 +52,15 @@ def compare_register(session: Session, external: pd.DataFrame) -> dict:
     codes = external["credit_code"].astype("string").str.upper().str.replace(r"\s", "", regex=True)
     if codes.isna().all():
         raise InputError("the list has no 统一社会信用代码 (credit_code) values to compare by")
+    status = external["registration_status"] if "registration_status" in external \
+        else pd.Series(pd.NA, index=external.index, dtype="string")
     listed = pd.DataFrame({
         "row": external.index, "credit_code": codes.to_numpy(),
         "name": external["name"].to_numpy(), "address": external["address"].to_numpy(),
         "headcount": pd.to_numeric(external["headcount"], errors="coerce").to_numpy(),
         "insured": pd.to_numeric(external["insured"], errors="coerce").to_numpy(),
+        "status": status.to_numpy(dtype=object, na_value=None),
+        "closed": status.str.contains(CLOSED, regex=True).to_numpy(dtype=bool, na_value=False),
     }).dropna(subset=["credit_code"]).drop_duplicates("credit_code")
     gen = active_generation(session)
     register = pd.DataFrame(session.execute(sa.text("""
@@ -67,7 +75,11 @@ def compare_register(session: Session, external: pd.DataFrame) -> dict:
     territory = load_territory(session)
     names = _grid_names(session, gen)
     missing = []
-    for rec in listed[~in_register].to_dict("records"):
+    closed_in_register = [{"row": int(r["row"]), "credit_code": r["credit_code"], "name": _none(r["name_register"]),
+                           "status": r["status"], "grid_code": _none(r["grid_code"]), "grid_name": _none(r["grid_name"])}
+                          for r in listed[in_register & listed["closed"]].merge(
+                              register, on="credit_code", suffixes=("", "_register")).to_dict("records")]
+    for rec in listed[~in_register & ~listed["closed"]].to_dict("records"):
         hit = None
         if territory and territory.geocoder:
             hit, doubts = diagnose_address(territory.geocoder, str(rec["address"] or ""))
@@ -91,9 +103,15 @@ def compare_register(session: Session, external: pd.DataFrame) -> dict:
     return {"summary": {"list_rows": int(len(external)), "compared": int(len(listed)),
                         "in_both": int(in_register.sum()), "not_in_register": len(missing),
                         "not_in_register_placed": sum(1 for m in missing if m["grid_code"]),
+                        "closed_not_in_register": int((~in_register & listed["closed"]).sum()),
+                        "closed_in_register": len(closed_in_register),
                         "not_in_list": len(not_in_list), "insurance_gaps": len(gaps)},
-            "not_in_register": missing, "not_in_list": not_in_list, "insurance_gaps": gaps,
-            "by_grid": _by_grid(missing, not_in_list, gaps)}
+            "not_in_register": missing, "closed_in_register": closed_in_register, "not_in_list": not_in_list,
+            "insurance_gaps": gaps, "by_grid": _by_grid(missing, not_in_list, gaps, closed_in_register)}
+
+
+# A registration status meaning the firm no longer exists as an employer.
+CLOSED = r"注销|吊销|撤销|迁出|歇业|清算|closed|revoked|cancelled"
 
 
 def _grid_names(session: Session, gen) -> dict[str, str]:
@@ -102,10 +120,12 @@ def _grid_names(session: Session, gen) -> dict[str, str]:
     return dict(session.execute(sa.text("SELECT code, name FROM grid WHERE generation_id = :g"), {"g": gen.id}).all())
 
 
-def _by_grid(missing, not_in_list, gaps) -> list[dict]:
-    counts: dict = defaultdict(lambda: {"not_in_register": 0, "not_in_list": 0, "insurance_gaps": 0})
+def _by_grid(missing, not_in_list, gaps, closed) -> list[dict]:
+    counts: dict = defaultdict(lambda: {"not_in_register": 0, "not_in_list": 0, "insurance_gaps": 0,
+                                        "closed_in_register": 0})
     names = {}
-    for key, items in (("not_in_register", missing), ("not_in_list", not_in_list), ("insurance_gaps", gaps)):
+    for key, items in (("not_in_register", missing), ("not_in_list", not_in_list), ("insurance_gaps", gaps),
+                       ("closed_in_register", closed)):
         for item in items:
             counts[item["grid_code"]][key] += 1
             names[item["grid_code"]] = item.get("grid_name")

@@ -83,6 +83,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "lon": ("经度", "东经", "经度坐标", "x坐标", "gps经度", "经纬度", "经纬度坐标", "lon", "lng", "longitude", "x"),
     "lat": ("纬度", "北纬", "纬度坐标", "y坐标", "gps纬度", "lat", "latitude", "y"),
     "crs": ("坐标系", "坐标系统", "坐标类型", "坐标系类型", "crs"),
+    # Market-registration and tax extracts compared with the register (存续, 注销, 吊销 …).
+    "registration_status": ("登记状态", "经营状态", "企业状态", "登记状况", "存续状态", "registration_status",
+                            "status"),
 }
 
 # Headers of a form's own bookkeeping, left out without a word.
