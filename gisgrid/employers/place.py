@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gisgrid.crs import gcj02_to_wgs84, bd09_to_wgs84, parse_crs, points_to_storage
+from gisgrid.crs import gauss_kruger_epsg, gcj02_to_wgs84, bd09_to_wgs84, parse_crs, points_to_storage
 from gisgrid.employers.geocode import Geocoder, diagnose_address
 from gisgrid.errors import InputError
 
@@ -82,18 +82,27 @@ def check_coordinates(out: pd.DataFrame, problems, default_crs: str | None,
     both = lon.notna() & lat.notna()
     lon, lat = lon.where(both), lat.where(both)
     west, south, east, north = CHINA_BOUNDS
+    row_crs = out["crs"].astype(object).where(out["crs"].notna(), "").map(str.strip)
+    declared = row_crs.replace("", default_crs or "CGCS2000")
+    # Eastings/northings in metres (a declared projected CRS such as EPSG:4547) are checked
+    # against China's extent only once converted to degrees.
+    projected = pd.Series(False, index=out.index)
+    for name, rows in declared[both].groupby(declared[both]).groups.items():
+        try:
+            crs = parse_crs(name)
+        except InputError:
+            continue
+        projected[rows] = crs.crs is not None and crs.crs.is_projected
     inside = lon.between(west, east) & lat.between(south, north)
-    swapped = lon.notna() & ~inside & lat.between(west, east) & lon.between(south, north)
+    swapped = lon.notna() & ~inside & lat.between(west, east) & lon.between(south, north) & ~projected
     flag(swapped, "经度/纬度", "swapped_coordinates",
          lambda r: f"经纬度颠倒（{raw['lon'][r]}, {raw['lat'][r]}），已按经度 {raw['lat'][r]}、纬度 {raw['lon'][r]} 导入",
          reject=False)
     lon, lat = lon.where(~swapped, lat), lat.where(~swapped, lon)
-    outside = lon.notna() & ~(lon.between(west, east) & lat.between(south, north))
+    outside = lon.notna() & ~(lon.between(west, east) & lat.between(south, north)) & ~projected
     lon, lat = lon.where(~outside), lat.where(~outside)
     has_point = lon.notna() & lat.notna()
 
-    row_crs = out["crs"].astype(object).where(out["crs"].notna(), "").map(str.strip)
-    declared = row_crs.replace("", default_crs or "CGCS2000")
     out["source_crs"], out["located_by"] = None, None
     raw_lon, raw_lat = lon.copy(), lat.copy()
     unknown_crs = pd.Series(False, index=out.index)
@@ -107,9 +116,14 @@ def check_coordinates(out: pd.DataFrame, problems, default_crs: str | None,
             continue
         geographic[rows] = crs.name in ("EPSG:4490", "EPSG:4326")
         x, y = points_to_storage(lon[rows].to_numpy(), lat[rows].to_numpy(), crs)
+        if crs.crs is not None and crs.crs.is_projected:
+            away = ~((x >= west) & (x <= east) & (y >= south) & (y <= north))
+            x, y = np.where(away, np.nan, x), np.where(away, np.nan, y)
+            outside[rows] = away
         lon[rows], lat[rows] = x, y
-        out.loc[rows, "source_crs"] = crs.name
-        out.loc[rows, "located_by"] = crs.name if crs.shifted else "given"
+        kept = rows[~np.isnan(np.asarray(x, dtype=float))]
+        out.loc[kept, "source_crs"] = crs.name
+        out.loc[kept, "located_by"] = crs.name if crs.shifted else "given"
     if territory is not None:
         undeclared = has_point & (row_crs == "") & (not default_crs)
         if not default_crs:
@@ -138,7 +152,12 @@ def check_coordinates(out: pd.DataFrame, problems, default_crs: str | None,
     flag(lone, "经度/纬度", "incomplete_coordinates", lambda r: _lone_message(r, raw, lon_text, heads) + fate(r),
          reject=False)
     flag(outside, "经度/纬度", "outside_china",
-         lambda r: f"坐标 ({raw['lon'][r]}, {raw['lat'][r]}) 不在中国范围内（已忽略）；{fate(r)}", reject=False)
+         lambda r: f"坐标 ({raw['lon'][r]}, {raw['lat'][r]}) "
+                   + (f"按 {declared[r]} 换算后" if projected[r] else "")
+                   + "不在中国范围内（已忽略）"
+                   + ("" if projected[r] else _projected_hint(raw_number(raw["lon"][r]), raw_number(raw["lat"][r]),
+                                                              territory))
+                   + f"；{fate(r)}", reject=False)
     flag(unknown_crs, "坐标系", "unsupported_crs",
          lambda r: f"坐标系 {out.at[r, 'crs']!r} 无法识别（坐标已忽略）；可用 CGCS2000（2000国家大地坐标系、"
                    f"国家2000、天地图）、WGS84（GPS）、GCJ02（国测局、火星坐标、高德、腾讯）、"
@@ -194,6 +213,24 @@ _DMS = re.compile(r"^([+-]?\d+(?:\.\d+)?)(?:°|度|:)(?:(\d+(?:\.\d+)?)(?:'|′|
                   r"(?:(\d+(?:\.\d+)?)(?:\"|″|”|“|''|′′|’’|秒)?)?)?$")
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d{1,3},\d+$")
 _PAIR = re.compile(r"^(.+?)\s*[,，;；/]\s*(.+)$|^(\S+)\s+(\S+)$")
+
+
+def raw_number(text) -> float:
+    """A cell's number for a message (NaN when it is none)."""
+    value = pd.to_numeric(pd.Series([text], dtype=object), errors="coerce").iloc[0]
+    return float(value) if pd.notna(value) else float("nan")
+
+
+def _projected_hint(x: float, y: float, territory: Territory | None) -> str:
+    """What to do when a "coordinate" is a Gauss–Krüger easting/northing in metres.
+
+    >>> _projected_hint(399_500.0, 3_795_800.0, None)
+    '：看起来是投影坐标（米），请用 --crs EPSG:4547（CGCS2000 3° 高斯-克吕格，按本市经度；坐标系列也可填此代码）'
+    """
+    if not (1e5 <= abs(x) <= 5e7 and 1e6 <= abs(y) <= 1e7):
+        return ""
+    lon = 114.0 if territory is None else shapely.centroid(territory.outline).x
+    return f"：看起来是投影坐标（米），请用 --crs EPSG:{gauss_kruger_epsg(lon)}（CGCS2000 3° 高斯-克吕格，按本市经度；坐标系列也可填此代码）"
 
 
 def parse_coordinate(text: str) -> float | None:

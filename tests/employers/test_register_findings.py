@@ -175,3 +175,18 @@ def test_a_new_code_for_a_name_and_address_on_file_is_warned(run_cli, tmp_path, 
     assert report["imported"] == 1
     twins = [p for p in report["warnings"] if p["reason"] != "missing_column"]
     assert [(p["row"], p["reason"]) for p in twins] == [(2, "possible_duplicate")] and first in twins[0]["message"]
+
+
+def test_gauss_kruger_metres_import_with_their_crs_and_are_recognised_without(run_cli, tmp_path, engine):
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs(4490, 4547, always_xy=True).transform(113.7, 34.3)
+    code = make_credit_code("419999", 22)
+    path = _write(tmp_path / "r.csv", [f"永兴机械厂,{code},{x:.2f},{y:.2f}"], header="单位名称,统一社会信用代码,经度,纬度")
+    dry = _import(run_cli, path)
+    hint = [p for p in dry["warnings"] if p["reason"] == "outside_china"]
+    assert len(hint) == 1 and "--crs EPSG:4547" in hint[0]["message"]  # was: dropped, no hint
+    report = _import(run_cli, path, "--crs", "EPSG:4547", "--commit")  # was: dropped as outside China
+    assert [p["reason"] for p in report["warnings"] if p["reason"] != "missing_column"] == []
+    record = _record(engine, code)
+    assert (round(record["lon"], 6), record["source_crs"], record["located_by"]) == (113.7, "EPSG:4547", "given")
