@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from pathlib import Path
 
 import click
@@ -102,6 +104,10 @@ def employers_import(ctx: Context, path: Path, crs: str | None, encoding: str | 
     if "assignment" in loaded:
         a = loaded["assignment"]
         lines.append(f"assigned {a['assigned']} of {a['total']}; {a['unassigned']} unassigned, {a['ties']} ties")
+    for label, problems in (("rejected", rejected), ("warnings", warnings)):
+        if problems:  # the kinds first: the list below shows only the first 20 of each
+            kinds = Counter(p["reason"] for p in problems)
+            lines.append(f"{label} by kind: " + ", ".join(f"{kind} {n}" for kind, n in kinds.most_common()))
     lines += [f"  rejected {_where(p)} {p['column']}: {p['message']}" for p in rejected[:20]]
     lines += [f"  warning {_where(p)} {p['column']}: {p['message']}" for p in warnings[:20]]
     if len(rejected) + len(warnings) > 40:
