@@ -74,6 +74,11 @@ def employers_import(ctx: Context, path: Path, crs: str | None, encoding: str | 
         good, rejected, warnings = validate_register(frame, default_crs=crs, accepted_codes=accepted_codes(session),
                                                      territory=territory,
                                                      rules=RiskRules(grades=ctx.settings.grade_scheme))
+        shifted = [w for w in warnings if w["reason"] == "suspected_shift" and w.get("undeclared")]
+        if shifted and commit:
+            raise InputError(
+                f"{path.name}: nothing imported — {shifted[0]['message']}；若确认未声明坐标系的坐标就是 CGCS2000/WGS84，"
+                f"请用 --crs CGCS2000 导入（疑似偏移的坐标会让单位落入错误的网格，所以不会照原样导入）")
         loaded = load_register(session, good, path.name)
         if active_generation(session) is not None and loaded["changed_ids"]:
             loaded["assignment"] = assign_employers(session, employer_ids=loaded["changed_ids"])
@@ -108,8 +113,14 @@ def employers_import(ctx: Context, path: Path, crs: str | None, encoding: str | 
         if problems:  # the kinds first: the list below shows only the first 20 of each
             kinds = Counter(p["reason"] for p in problems)
             lines.append(f"{label} by kind: " + ", ".join(f"{kind} {n}" for kind, n in kinds.most_common()))
+    # About the whole file (a suspected shift, unknown columns …) first: they can change the import.
+    whole_file = [p for p in warnings if p["row"] is None]
+    lines += [f"  warning (file) {p['column'] or ''}: {p['message']}" for p in whole_file]
+    if any(p.get("undeclared") for p in whole_file):
+        lines.append("  --commit will refuse this file until --crs says what its undeclared coordinates are")
     lines += [f"  rejected {_where(p)} {p['column']}: {p['message']}" for p in rejected[:20]]
-    lines += [f"  warning {_where(p)} {p['column']}: {p['message']}" for p in warnings[:20]]
+    lines += [f"  warning {_where(p)} {p['column']}: {p['message']}" for p in [p for p in warnings
+                                                                             if p["row"] is not None][:20]]
     if len(rejected) + len(warnings) > 40:
         lines.append("  … (--json lists every problem)")
     return report, "\n".join(lines)

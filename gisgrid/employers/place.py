@@ -380,7 +380,10 @@ def _suspect_shift(out, problems, lon, lat, mask, territory: Territory, declared
         message = (f"{len(rows)} 个声明为 {values}（{declared_by}）的坐标中有 {raw} 个落在辖区外或不在地址所写的"
                    f"街道/乡镇内，其中 {healed} 个（如第 {examples} 行）按 {label} 纠偏后位置正确：声明的坐标系"
                    f"看来不对，坐标疑似取自 {label} 底图（未自动转换）；{fix}")
-    problems.warnings.append({"row": None, "column": "经度/纬度", "reason": "suspected_shift", "message": message})
+    # Undeclared coordinates that look shifted would put firms in wrong grids without a word
+    # per row: the import refuses to commit them until --crs says what they are.
+    problems.warnings.append({"row": None, "column": "经度/纬度", "reason": "suspected_shift", "message": message,
+                              **({"undeclared": True, "crs": best} if declared_by is None else {})})
 
 
 def _misplaced(mentions: list, x: np.ndarray, y: np.ndarray, territory: Territory) -> np.ndarray:

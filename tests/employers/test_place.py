@@ -113,9 +113,23 @@ def test_suspected_shift_says_which_crs_fixes_it(grids, run_cli, tmp_path, engin
     report = _import(run_cli, path)
     shift = [w for w in report["warnings"] if w["reason"] == "suspected_shift"]
     assert len(shift) == 1 and f"--crs {system}" in shift[0]["message"] and shift[0]["row"] is None
+    # Committed as they are, the shifted points would land in wrong grids: refused, nothing written.
+    refused = run_cli("employers", "import", path, "--commit", expect=1)
+    assert "nothing imported" in refused.output and f"--crs {system}" in refused.output \
+        and "--crs CGCS2000" in refused.output
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM employer")).scalar() == 0
+    assert "--commit will refuse" in run_cli("employers", "import", path).output
     fixed = _import(run_cli, path, "--crs", system, "--commit")
     assert fixed["warnings"] == [] and fixed["assignment"]["unassigned"] == 0
     assert fixed["located_by"] == {system: len(_shift_rows(system))}
+
+
+def test_declaring_the_coordinates_cgcs2000_imports_them_as_they_are(grids, run_cli, tmp_path, engine):
+    path = _write(tmp_path / "r.csv", _shift_rows("gcj02"))
+    report = _import(run_cli, path, "--crs", "CGCS2000", "--commit")  # the person's own word: a warning only
+    assert report["imported"] == len(_shift_rows("gcj02"))
+    assert {w["reason"] for w in report["warnings"]} == {"suspected_shift", "outside_territory"}
 
 
 def test_no_shift_suspected_for_true_coordinates(grids, run_cli, tmp_path, engine):
