@@ -615,9 +615,10 @@ def load_register(session: Session, good: pd.DataFrame, source: str, timings: di
     stage["zorder"] = _zorder(stage["lon"], stage["lat"])
     # Staged in Z-order already: the insert's ORDER BY then finds its input sorted
     # (PostgreSQL's sort checks for that first) instead of sorting 1M wide rows (~2 s).
+    # (Reordered once: a take per 20k-row chunk cost ~2 s more at 1M rows.)
     order = np.argsort(stage["zorder"].to_numpy(dtype=float, na_value=np.inf), kind="stable")
     raw = session.connection().connection.dbapi_connection
-    with _CopyStream(stage[_STAGE_COLUMNS], order=order) as buffer, raw.cursor() as cur:
+    with _CopyStream(stage[_STAGE_COLUMNS].take(order)) as buffer, raw.cursor() as cur:
         cur.copy_expert(f"COPY _stage ({', '.join(_STAGE_COLUMNS)}) FROM STDIN", buffer, size=1 << 20)
     timings["copy"], mark = time.perf_counter() - mark, time.perf_counter()
     bulk = len(good) >= BULK_REBUILD_ROWS
@@ -730,12 +731,11 @@ class _CopyStream(io.RawIOBase):
     server parses one chunk while Python formats the next (two processes, two cores; the
     driver lets go of the GIL while it sends). Formatting a chunk only when COPY asked for
     more left each side waiting for the other: the copy took the sum of both, not the
-    larger. ``order`` (positions) sends the rows in that order. ``close()`` stops the
-    thread (a failed COPY stops reading).
+    larger. ``close()`` stops the thread (a failed COPY stops reading).
     """
 
-    def __init__(self, frame: pd.DataFrame, rows: int = 20_000, ahead: int = 3, order: np.ndarray | None = None):
-        self.frame, self.rows, self.order = frame, rows, order
+    def __init__(self, frame: pd.DataFrame, rows: int = 20_000, ahead: int = 3):
+        self.frame, self.rows = frame, rows
         self.pending, self.offset, self.done = b"", 0, False
         self.chunks: queue.Queue = queue.Queue(maxsize=ahead)
         self.stop = threading.Event()
@@ -745,8 +745,7 @@ class _CopyStream(io.RawIOBase):
     def _produce(self) -> None:
         try:
             for at in range(0, len(self.frame), self.rows):
-                part = slice(at, at + self.rows) if self.order is None else self.order[at:at + self.rows]
-                if not self._put(_copy_text(self.frame.iloc[part])):
+                if not self._put(_copy_text(self.frame.iloc[at:at + self.rows])):
                     return
             self._put(None)
         except BaseException as exc:  # handed to the reading thread, raised there
@@ -932,7 +931,8 @@ WITH matched AS (
     ) en ON true
 ),
 placed AS (
-    SELECT m.*, keep.keep_location, m.surveyed_on < e.surveyed_on AS older, e.surveyed_on AS current_survey
+    SELECT m.*, keep.keep_location, coalesce(m.surveyed_on < e.surveyed_on, false) AS older,
+           e.surveyed_on AS current_survey
     FROM matched m LEFT JOIN employer e ON e.id = m.match_id
     CROSS JOIN LATERAL (SELECT e.geom IS NOT NULL AND (
         ((m.located_by IS NULL OR m.located_by NOT IN {_GIVEN}) AND e.located_by NOT IN ('gazetteer', 'none'))
@@ -943,15 +943,15 @@ placed AS (
 changed AS (
     SELECT c.*, coalesce(c.match_id, nextval(CAST(:sequence AS regclass))) AS new_id
     FROM placed c LEFT JOIN employer e ON e.id = c.match_id
-    WHERE e.id IS NULL OR (c.older IS NOT TRUE AND (
+    WHERE e.id IS NULL OR c.older OR (
         ({", ".join(value for _, value in updates)})
         IS DISTINCT FROM ({", ".join(f"e.{column}" for column, _ in updates)})
-        OR (NOT c.keep_location AND NOT (c.geom IS NOT DISTINCT FROM e.geom))))
+        OR (NOT c.keep_location AND NOT (c.geom IS NOT DISTINCT FROM e.geom)))
 ),
 older_surveys AS (
     INSERT INTO employer_survey (employer_id, surveyed_on, source, data)
     SELECT c.match_id, c.surveyed_on, :source, to_json(r)
-    FROM placed c CROSS JOIN LATERAL ({_SURVEY_RECORD}) r
+    FROM changed c CROSS JOIN LATERAL ({_SURVEY_RECORD}) r
     WHERE c.older AND NOT EXISTS (SELECT FROM employer_survey h
                                   WHERE h.employer_id = c.match_id AND h.surveyed_on = c.surveyed_on)
     RETURNING 1
@@ -974,7 +974,7 @@ def _update_sql(absent: frozenset[str], left_out: frozenset[str]) -> str:
                           WHEN c.geom IS NULL THEN NULL ELSE now() END,
         placed_by = CASE WHEN c.keep_location THEN e.placed_by END,
         updated_at = now()
-    FROM changed c WHERE e.id = c.match_id
+    FROM changed c WHERE e.id = c.match_id AND NOT c.older
     RETURNING 1
 )
 """
@@ -986,7 +986,7 @@ def _update_sql(absent: frozenset[str], left_out: frozenset[str]) -> str:
 # table filled in the meantime makes it write nothing, and the general merge runs.
 _ALL_NEW = """
 WITH changed AS (
-    SELECT s.*, CAST(NULL AS bigint) AS match_id, false AS keep_location,
+    SELECT s.*, CAST(NULL AS bigint) AS match_id, false AS keep_location, false AS older,
            nextval(CAST(:sequence AS regclass)) AS new_id
     FROM _stage s WHERE NOT EXISTS (SELECT FROM employer)
 ),
@@ -1030,6 +1030,7 @@ _SURVEYS = f"""surveys AS (
     -- ~1.5× as much (the merge took ~0.5 s longer per 200k rows).
     SELECT c.new_id, c.surveyed_on, :source, to_json(r)
     FROM changed c CROSS JOIN LATERAL ({_SURVEY_RECORD}) r
+    WHERE NOT c.older
     RETURNING 1
 )
 """
@@ -1052,7 +1053,7 @@ _UPDATE_GRADES = """grades AS (
     INSERT INTO employer_grade (employer_id, year, grade, source)
     SELECT c.new_id, coalesce(c.grade_year, extract(year FROM c.surveyed_on)::int,
                               extract(year FROM now())::int), c.integrity_grade, :source
-    FROM changed c WHERE c.integrity_grade IS NOT NULL AND c.match_id IS NOT NULL
+    FROM changed c WHERE c.integrity_grade IS NOT NULL AND c.match_id IS NOT NULL AND NOT c.older
     ON CONFLICT (employer_id, year) DO UPDATE SET grade = excluded.grade, source = excluded.source,
         recorded_at = now()
     RETURNING 1
@@ -1061,15 +1062,17 @@ _UPDATE_GRADES = """grades AS (
 
 _RESULT = """-- Two arrays in one row: 1M result rows cost more to fetch than the arrays to parse.
 SELECT coalesce(array_agg(c.new_id) FILTER (WHERE c.match_id IS NULL), '{}') AS created,
-       coalesce(array_agg(c.new_id) FILTER (WHERE c.match_id IS NOT NULL), '{}') AS updated
+       coalesce(array_agg(c.new_id) FILTER (WHERE c.match_id IS NOT NULL AND NOT c.older), '{}') AS updated
 FROM changed c
 """
 # and the surveys older than the record: (credit code, name key, their date, the current one),
 # and new codes whose name + address an employer on file has under another code.
 _OLDER = """, (SELECT coalesce(json_agg(json_build_array(p.credit_code, p.name_key, p.surveyed_on, p.current_survey)),
-                       '[]') FROM placed p WHERE p.older) AS older,
+                       '[]') FROM changed p WHERE p.older) AS older,
        (SELECT coalesce(json_agg(json_build_array(p.credit_code, t.credit_code, t.name)), '[]')
-        FROM placed p JOIN employer t ON t.name_key = p.name_key AND t.credit_code <> p.credit_code
+        FROM changed p CROSS JOIN LATERAL (  -- probed per new code (a hash of all employers cost ~1 s at 1M)
+            SELECT t.credit_code, t.name FROM employer t
+            WHERE t.name_key = p.name_key AND t.credit_code <> p.credit_code ORDER BY t.id LIMIT 3) t
         WHERE p.match_id IS NULL AND p.credit_code IS NOT NULL) AS twins
 """
 
