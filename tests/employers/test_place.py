@@ -95,7 +95,8 @@ def test_place_in_gcj02_is_converted(grids, run_cli, tmp_path, engine):
                                   expect=1).output
 
 
-def _shift_rows(system):
+def _shift_rows(system, crs=""):
+    """Points inside the hand-drawn towns, shifted into ``system`` (None: true), declared ``crs``."""
     rows = []
     for i, (x, y) in enumerate([(x, y) for x in np.arange(0.1, 3.0, 0.2) for y in (0.3, 1.7)]):
         town = "东风街道" if x < 1.5 else "西河镇"
@@ -103,7 +104,7 @@ def _shift_rows(system):
         if system:
             lon, lat = wgs84_to_shifted(lon, lat, system)
         rows.append([f"单位{i}", make_credit_code("419999", 100 + i), f"测试市{town}某路{i}号", 5, "2026-10-01",
-                     f"{lon[0]:.6f}", f"{lat[0]:.6f}", ""])
+                     f"{lon[0]:.6f}", f"{lat[0]:.6f}", crs])
     return rows
 
 

@@ -16,7 +16,7 @@ from gisgrid.employers.geocode import GazetteerEntry, GazetteerGeocoder
 from gisgrid.employers.identifiers import make_credit_code
 from gisgrid.employers.place import parse_coordinate
 from gisgrid.employers.register import validate_register
-from tests.fixtures.handdrawn import UNIT, X0, Y0
+from tests.employers.test_place import _shift_rows
 
 HEADER = ["单位名称", "统一社会信用代码", "地址", "职工人数", "调查日期", "经度", "纬度", "坐标系"]
 TODAY = dt.date(2026, 11, 1)
@@ -118,18 +118,6 @@ def test_dropped_coordinates_say_the_row_was_placed_from_its_address(grids, run_
 
 
 # 3. Declared CGCS2000/WGS84 that looks shifted (report #4)
-
-def _shift_rows(system, crs):
-    rows = []
-    for i, (x, y) in enumerate([(x, y) for x in np.arange(0.1, 3.0, 0.2) for y in (0.3, 1.7)]):
-        town = "东风街道" if x < 1.5 else "西河镇"
-        lon, lat = np.array([X0 + x * UNIT]), np.array([Y0 + y * UNIT])
-        if system:
-            lon, lat = wgs84_to_shifted(lon, lat, system)
-        rows.append([f"单位{i}", make_credit_code("419999", 100 + i), f"测试市{town}某路{i}号", 5, "2026-10-01",
-                     f"{lon[0]:.6f}", f"{lat[0]:.6f}", crs])
-    return rows
-
 
 @pytest.mark.parametrize("system", ["gcj02", "bd09"])
 def test_declared_cgcs2000_that_looks_shifted_is_warned(grids, run_cli, tmp_path, engine, system):
