@@ -12,7 +12,7 @@ from gisgrid.db.queries import (
 )
 from gisgrid.employers.queries import find_employer
 from gisgrid.errors import InputError
-from gisgrid.maps import ColourBy, MapSelector, build_grid_map, classify_indicator
+from gisgrid.maps import ColourBy, MapSelector, build_grid_map, classify_indicator, render_map_parts
 from gisgrid.web.db import get_session
 from gisgrid.labels import CREDIT_CODE_STATUS, GENERATION_STATUS, KIND_LABELS, LOCATED_BY_LABELS, ROLE_LABELS
 
@@ -37,17 +37,16 @@ def _settings():
 
 
 def _render_map(fmap) -> dict[str, str]:
-    """Folium's three parts, rendered to strings for our own page (never to a file).
+    """Folium's three parts, rendered once to strings for our own page (never to a file).
 
     The inline <style>/<script> elements folium generated in the header and body get this
     request's CSP nonce; the script part goes into the templates' own nonce-tagged <script>.
     """
     from gisgrid.web.csp import tag_inline_elements
 
-    root = fmap.get_root()
-    root.render()
-    return {"header": tag_inline_elements(root.header.render()),
-            "body": tag_inline_elements(root.html.render()), "script": root.script.render()}
+    parts = render_map_parts(fmap)
+    return {"header": tag_inline_elements(parts.header),
+            "body": tag_inline_elements(parts.body), "script": parts.script}
 
 
 def _map_parts(areas, units, employers_url, focus=None, title="", employer_count=None, *,
