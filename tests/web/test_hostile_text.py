@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from gisgrid.config import Settings
 from tests.fixtures import hostile
+from tests.web.test_browser import ARTIFACTS
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -112,3 +113,155 @@ def test_generation_name_is_literal_in_the_draft_view(hostile_city):
     _, _, app = hostile_city
     text = _unescaped(app.test_client().get(f"/?generation={quote(hostile.DRAFT)}").get_data(as_text=True))
     assert hostile.DRAFT in text
+
+
+# -- in a real browser ---------------------------------------------------------------------
+
+_WATCH_CSP = """
+window.__gg_csp = [];
+document.addEventListener("securitypolicyviolation", function (e) {
+    window.__gg_csp.push(e.violatedDirective + " " + (e.blockedURI || "") + " " + (e.sample || ""));
+});
+"""
+_ENTITIES = ("&lt;", "&gt;", "&quot;", "&#39;", "&#34;", "&amp;")
+
+
+@pytest.fixture(scope="module")
+def hostile_live(hostile_city):
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, hostile_city[2], threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.web.test_browser import CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                                    args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class _Visit:
+    """One page in the browser, with what went wrong on it."""
+
+    def __init__(self, browser, base: str, path: str):
+        self.dialogs, self.errors, self.console = [], [], []
+        self.page = browser.new_page(viewport={"width": 1400, "height": 900})
+        self.page.add_init_script(_WATCH_CSP)
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("console", lambda m: self.console.append(m.text) if m.type in ("error", "warning") else None)
+        self.page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
+                        or route.request.url.startswith("data:") else route.abort())
+        self.page.goto(base + path, wait_until="networkidle")
+        self.page.wait_for_timeout(300)
+
+    def text(self) -> str:
+        return self.page.inner_text("body")
+
+    def problems(self) -> list[str]:
+        csp = self.page.evaluate("window.__gg_csp")
+        csp += [c for c in self.console if "Content Security Policy" in c or "Content-Security-Policy" in c]
+        return [f"dialog: {d}" for d in self.dialogs] + [f"error: {e}" for e in self.errors] + \
+            [f"csp: {c}" for c in csp]
+
+
+def _literal(text: str, expected: str, where: str) -> None:
+    assert expected in text, (where, expected)
+    for entity in _ENTITIES:
+        assert entity not in text, (where, entity, "escaped twice")
+
+
+_OPEN_FIRST_EMPLOYER_POPUP = """() => {
+    const cluster = Object.values(window).find(v => v instanceof L.MarkerClusterGroup);
+    const marker = cluster.getLayers()[0];
+    cluster.fire("click", {layer: marker, latlng: marker.getLatLng()});
+    return marker.feature.properties.name;
+}"""
+
+
+@pytest.mark.browser
+def test_every_page_kind_shows_hostile_text_literally_in_a_browser(chromium, hostile_live, hostile_city):
+    _, rows, _ = hostile_city
+    located = [r for r in rows if r["经度"]]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # city map (labels of streets; employers clustered), with the choropleth and the draft view
+    for path, names in (("/", [hostile.GRID_NAMES["419999001"], hostile.GRID_NAMES["419999002"]]),
+                        ("/?colour=risk_share&level=3", [hostile.GRID_NAMES["419999001001"]]),
+                        (f"/?generation={quote(hostile.DRAFT)}", [hostile.DRAFT])):
+        visit = _Visit(chromium, hostile_live, path)
+        text = visit.text()
+        for name in names:
+            _literal(text, name, path)
+        visit.page.screenshot(path=str(ARTIFACTS / f"hostile-city-{len(path)}.png"))
+        assert visit.problems() == [], (path, visit.problems())
+        visit.page.close()
+    # a street page and a community page: staff, employer list, labels and a popup
+    for code in ("419999001", "419999001001", "419999001002", "419999002201"):
+        visit = _Visit(chromium, hostile_live, f"/grids/{code}")
+        text = visit.text()
+        _literal(text, hostile.GRID_NAMES[code], code)
+        if code in hostile.STAFF:
+            _literal(text, hostile.STAFF[code][0], code)
+        name = visit.page.evaluate(_OPEN_FIRST_EMPLOYER_POPUP)
+        visit.page.wait_for_selector(".leaflet-popup-content table.gg-popup")
+        visit.page.screenshot(path=str(ARTIFACTS / f"hostile-grid-{code}.png"))
+        _literal(visit.page.inner_text(".leaflet-popup-content"), name, f"{code} popup")
+        assert visit.problems() == [], (code, visit.problems())
+        visit.page.close()
+    # every employer's file (一企一档)
+    for row in located:
+        visit = _Visit(chromium, hostile_live, f"/employers/{row['统一社会信用代码']}")
+        text = visit.text()
+        for column in ("单位名称", "地址", "法定代表人", "联系人", "联系电话", "行业"):
+            _literal(text, row[column], f"{row['单位名称']} {column}")
+        assert visit.problems() == [], (row["单位名称"], visit.problems())
+        visit.page.close()
+    # search results and the exports page
+    for path, expected in ((f"/search?q={quote('企业')}", [r["单位名称"] for r in located[:5]]),
+                           (f"/search?q={quote('{{7*7}}')}", [hostile.GRID_NAMES["419999001"]]),
+                           ("/exports", [])):
+        visit = _Visit(chromium, hostile_live, path)
+        text = visit.text()
+        for name in expected:
+            _literal(text, name, path)
+        assert visit.problems() == [], (path, visit.problems())
+        visit.page.close()
+
+
+@pytest.mark.browser
+def test_placing_by_hand_keeps_a_hostile_name_and_page_literal(chromium, hostile_live, hostile_city):
+    _, rows, _ = hostile_city
+    row = rows[-1]  # the employer without coordinates
+    visit = _Visit(chromium, hostile_live, f"/employers/{row['统一社会信用代码']}")
+    page = visit.page
+    _literal(visit.text(), row["单位名称"], "unplaced")
+    page.click("button.gg-place-button")
+    box = page.eval_on_selector(".folium-map", "e => { const r = e.getBoundingClientRect();"
+                                " return [r.left + r.width / 2, r.top + r.height / 2]; }")
+    page.mouse.click(*box)
+    page.wait_for_selector(".gg-place-form input")
+    page.fill(".gg-place-form input", "{{7*7}}</script>\"王五")
+    with page.expect_navigation(wait_until="networkidle"):
+        page.click(".gg-place-form button")
+    page.wait_for_timeout(300)
+    text = visit.text()
+    _literal(text, row["单位名称"], "placed")
+    _literal(text, '{{7*7}}</script>"王五 于', "placed by")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "hostile-placed.png"))
+    assert visit.problems() == [], visit.problems()
+    page.close()
