@@ -13,35 +13,11 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
-from click.testing import CliRunner
-
-from gisgrid.config import Settings
 from tests.fixtures import hostile
+from tests.fixtures.hostile import hostile_city  # noqa: F401  (fixture)
 from tests.web.test_browser import ARTIFACTS
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-
-@pytest.fixture(scope="module")
-def hostile_city(pg_cluster, tmp_path_factory):
-    """(database URL, register rows, app) of the hostile city, loaded through the CLI."""
-    from gisgrid.cli import cli
-    from gisgrid.db.engine import get_engine
-    from gisgrid.web import create_app
-
-    url = pg_cluster.create_database("hostile_city", template="gisgrid")
-    home = tmp_path_factory.mktemp("hostile-home")
-    env = {"GISGRID_DATABASE_URL": url, "GISGRID_HOME": str(home)}
-    runner = CliRunner()
-
-    def run_cli(*args):
-        result = runner.invoke(cli, [str(a) for a in args], env=env, catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result
-
-    rows = hostile.load(run_cli, tmp_path_factory.mktemp("hostile-files"), get_engine(url))
-    app = create_app({"TESTING": True}, settings=Settings(home=home, database_url=url))
-    return url, rows, app
 
 
 def _codes(rows):
@@ -63,7 +39,7 @@ def _unescaped(html: str) -> str:
 
 
 def test_no_page_evaluates_or_crashes_on_hostile_text(hostile_city):
-    _, rows, app = hostile_city
+    _, rows, app, _ = hostile_city
     client = app.test_client()
     for url in _page_urls(rows):
         response = client.get(url, follow_redirects=True)
@@ -75,7 +51,7 @@ def test_no_page_evaluates_or_crashes_on_hostile_text(hostile_city):
 
 
 def test_grid_and_employer_pages_show_each_name_as_written(hostile_city):
-    _, rows, app = hostile_city
+    _, rows, app, _ = hostile_city
     client = app.test_client()
     for code, name in hostile.GRID_NAMES.items():
         text = _unescaped(client.get(f"/grids/{code}").get_data(as_text=True))
@@ -88,7 +64,7 @@ def test_grid_and_employer_pages_show_each_name_as_written(hostile_city):
 
 def test_no_hostile_script_breaks_out_of_a_script_element(hostile_city):
     """Inside every <script>, a payload's ``</script>`` or ``<img`` never appears raw."""
-    _, rows, app = hostile_city
+    _, rows, app, _ = hostile_city
     client = app.test_client()
     for url in _page_urls(rows):
         text = client.get(url, follow_redirects=True).get_data(as_text=True)
@@ -97,7 +73,7 @@ def test_no_hostile_script_breaks_out_of_a_script_element(hostile_city):
 
 
 def test_json_apis_return_names_unchanged(hostile_city):
-    _, rows, app = hostile_city
+    _, rows, app, _ = hostile_city
     client = app.test_client()
     grids = client.get("/api/grids?level=3").get_json()
     names = {g["code"]: g["name"] for g in (grids if isinstance(grids, list) else grids["grids"])}
@@ -110,7 +86,7 @@ def test_json_apis_return_names_unchanged(hostile_city):
 
 
 def test_generation_name_is_literal_in_the_draft_view(hostile_city):
-    _, _, app = hostile_city
+    _, _, app, _ = hostile_city
     text = _unescaped(app.test_client().get(f"/?generation={quote(hostile.DRAFT)}").get_data(as_text=True))
     assert hostile.DRAFT in text
 
@@ -195,7 +171,7 @@ _OPEN_FIRST_EMPLOYER_POPUP = """() => {
 
 @pytest.mark.browser
 def test_every_page_kind_shows_hostile_text_literally_in_a_browser(chromium, hostile_live, hostile_city):
-    _, rows, _ = hostile_city
+    _, rows, _, _ = hostile_city
     located = [r for r in rows if r["经度"]]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     # city map (labels of streets; employers clustered), with the choropleth and the draft view
@@ -244,7 +220,7 @@ def test_every_page_kind_shows_hostile_text_literally_in_a_browser(chromium, hos
 
 @pytest.mark.browser
 def test_placing_by_hand_keeps_a_hostile_name_and_page_literal(chromium, hostile_live, hostile_city):
-    _, rows, _ = hostile_city
+    _, rows, _, _ = hostile_city
     row = rows[-1]  # the employer without coordinates
     visit = _Visit(chromium, hostile_live, f"/employers/{row['统一社会信用代码']}")
     page = visit.page
