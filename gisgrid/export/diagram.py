@@ -64,8 +64,10 @@ FONT_FAMILY = ["Noto Sans CJK SC"]  # narrowed by _ensure_fonts() to the first o
 NUMBER_FONT = "DejaVu Sans"  # ships with matplotlib; digits only, and far quicker to lay out than a CJK font
 FONT_GLOBS = ("/usr/share/fonts/opentype/noto/NotoSansCJK-*.ttc", "/usr/share/fonts/opentype/noto/NotoSansCJK*.otf",
               "/usr/share/fonts/truetype/noto/NotoSansCJK*.tt?")
+# text.parse_math off: names come from files, and a pair of "$" in one must print as typed,
+# not as matplotlib mathtext.
 RC = {"font.family": "sans-serif", "pdf.fonttype": 42, "ps.fonttype": 42, "axes.unicode_minus": False,
-      "svg.fonttype": "none"}
+      "svg.fonttype": "none", "text.parse_math": False}
 
 # Nice numeric-scale mantissas: the denominator is rounded *up* to one of these × 10^k so
 # that a printed 1:N is a round number and the data still fits the frame.
