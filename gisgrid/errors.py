@@ -7,6 +7,7 @@ class GisgridError(Exception):
     """Base of every error gisgrid reports to a person (one clear line)."""
 
     status = 500
+    kind = "error"  # machine-readable category, e.g. in the CLI's --json errors
 
     def __init__(self, message: str, *, details: list[dict] | None = None):
         super().__init__(message)
@@ -14,34 +15,40 @@ class GisgridError(Exception):
         self.details = details or []
 
     def as_dict(self) -> dict:
-        return {"error": type(self).__name__, "message": self.message, "details": self.details}
+        return {"error": type(self).__name__, "kind": self.kind, "message": self.message,
+                "details": self.details}
 
 
 class ConfigError(GisgridError):
     """A setting is missing or has a value that is not allowed."""
 
     status = 500
+    kind = "config"
 
 
 class DatabaseError(GisgridError):
     """The database cannot be reached, started or prepared."""
 
     status = 503
+    kind = "database"
 
 
 class InputError(GisgridError):
     """A file or argument given by the user cannot be used as it is."""
 
     status = 400
+    kind = "input"
 
 
 class NotFound(GisgridError):
     """The named grid, employer or generation does not exist."""
 
     status = 404
+    kind = "not_found"
 
 
 class Conflict(GisgridError):
     """The change clashes with the current state (e.g. an active generation)."""
 
     status = 409
+    kind = "conflict"

@@ -21,6 +21,7 @@ import numpy as np
 import pyproj
 import shapely
 import sqlalchemy as sa
+from shapely.errors import GEOSException
 from sqlalchemy.orm import Session
 
 from gisgrid.boundaries.codes import code_extends, is_provisional
@@ -42,7 +43,10 @@ OFFSET_MIN_MISMATCH = 0.002
 OFFSET_IMPROVEMENT = 0.3
 
 ERROR_KINDS = {"invalid_geometry", "empty_geometry", "missing_code", "duplicate_code", "bad_code",
-               "outside_parent", "gap", "overlap", "suspected_offset"}
+               "unknown_parent", "outside_parent", "gap", "overlap", "suspected_offset", "check_failed"}
+# Report order within a level: what a planner fixes first comes first.
+KIND_ORDER = ("empty_geometry", "invalid_geometry", "missing_code", "duplicate_code", "bad_code", "unknown_parent",
+              "suspected_offset", "outside_parent", "gap", "overlap", "check_failed", "sliver")
 WARNING_KINDS = {"sliver"}
 
 
@@ -113,6 +117,11 @@ def validate_grids(frame: gpd.GeoDataFrame, *, sliver_width_m: float = SLIVER_WI
     dict
         ``{"errors": [...], "warnings": [...]}``, errors first by level then kind.
 
+    Every problem of the set is listed in one run: spatial checks use repaired
+    copies (``make_valid``) of invalid polygons, and a GEOS operation that still
+    fails is retried on precision-snapped copies, then reported as a
+    ``check_failed`` error for the grids concerned instead of stopping the run.
+
     Examples
     --------
     A self-intersecting (bow-tie) grid:
@@ -136,6 +145,7 @@ def check_features(frame: gpd.GeoDataFrame) -> list[dict]:
     checker = _Checker(frame, SLIVER_WIDTH_M, CODE_PATTERNS)
     checker.check_geometries()
     checker.check_codes()
+    checker.attach_features()
     return [i for i in checker.items if i["kind"] in ERROR_KINDS]
 
 
@@ -205,7 +215,12 @@ class _Checker:
         self.to_metric = pyproj.Transformer.from_crs(STORAGE_CRS, f"EPSG:{epsg}", always_xy=True)
         self.usable = [False] * len(geoms)   # polygonal, non-empty (repaired copy if invalid)
         self.ll = [None] * len(geoms)        # valid polygonal lon/lat geometry
-        self.offset_levels: set[int] = set()
+        # Per level whose layer looks shifted: the function that brings its grids onto
+        # their parents, so gaps and overhangs are measured with the shift undone.
+        self.aligned: dict[int, object] = {}
+        # Feature number in the file, per row (None for grids already in the generation).
+        column = self.frame["feature"] if "feature" in self.frame.columns else [None] * len(geoms)
+        self.features = [int(f) if _present(f) else None for f in column]
 
     # -- helpers -------------------------------------------------------------------------
     def _metric(self, geom):
@@ -219,9 +234,9 @@ class _Checker:
         row = self._row(i)
         code = row["code"] if _present(row["code"]) else None
         name = row.get("name") if _present(row.get("name")) else None
-        if "feature" in self.frame.columns:
+        if self.features[i] is not None:
             inner = ", ".join(x for x in (f"code {code}" if code else None, name) if x)
-            return f"feature {row['feature']}" + (f" ({inner})" if inner else "")
+            return f"feature {self.features[i]}" + (f" ({inner})" if inner else "")
         text = f"grid {code}" if code else "a grid without code"
         return text + (f" ({name})" if name else "")
 
@@ -247,15 +262,40 @@ class _Checker:
         self.check_offsets()
         self.check_hierarchy()
         self.check_roots()
-        rank = {kind: n for n, kind in enumerate(
-            ["empty_geometry", "invalid_geometry", "missing_code", "duplicate_code", "bad_code",
-             "suspected_offset", "outside_parent", "gap", "overlap", "sliver"])}
+        self.attach_features()
+        rank = {kind: n for n, kind in enumerate(KIND_ORDER)}
         self.items.sort(key=lambda i: (i["level"] or 0, rank.get(i["kind"], 99)))
+
+    def attach_features(self) -> None:
+        """Give every item the file's feature numbers of the grids it names."""
+        by_code = defaultdict(list)
+        for i, row in enumerate(self.rows):
+            if self.features[i] is not None and _present(row["code"]):
+                by_code[row["code"]].append(self.features[i])
+        for item in self.items:
+            if "features" not in item:
+                found = [f for code in item["codes"] for f in by_code.get(code, [])]
+                if item.get("feature") is not None and item["feature"] not in found:
+                    found.insert(0, item["feature"])
+                item["features"] = sorted(set(found), key=found.index)
+            if item.get("feature") is None and item["features"]:
+                item["feature"] = item["features"][0]
+
+    def failed(self, what: str, members: list[int], exc: Exception, level=None) -> None:
+        """A check GEOS could not compute, even on repaired copies: an error of those grids."""
+        codes = [self._row(i)["code"] for i in members]
+        where = next((self._where(i) for i in members if self._where(i)), None)
+        labels = ", ".join(self._label(i) for i in members[:3]) + (" …" if len(members) > 3 else "")
+        reason = str(exc).split(". This can occur")[0]
+        self.add("check_failed", codes, f"{labels}: the {what} could not be computed ({reason}); "
+                 "check these boundaries in the source GIS (overlapping or self-touching rings)",
+                 level=level if level is not None else self._row(members[0])["level"], lonlat=where,
+                 feature=self.features[members[0]])
 
     def check_geometries(self) -> None:
         for i, geom in enumerate(self.geoms):
             row = self._row(i)
-            feature = row.get("feature") if "feature" in self.frame.columns else None
+            feature = self.features[i]
             level, code = row["level"], row["code"]
             if geom is None or geom.is_empty:
                 self.add("empty_geometry", [code], f"{self._label(i)} has an empty geometry",
@@ -263,17 +303,19 @@ class _Checker:
                 continue
             if geom.geom_type not in ("Polygon", "MultiPolygon"):
                 self.add("invalid_geometry", [code], f"{self._label(i)} is a {geom.geom_type}; grids must be polygons",
-                         level=level, lonlat=_point_lonlat(geom.representative_point()), feature=feature)
+                         level=level, lonlat=_point_lonlat(_safe_point(geom)), feature=feature)
                 continue
             if not geom.is_valid:
                 reason = shapely.is_valid_reason(geom)
-                where = _reason_location(reason) or _point_lonlat(geom.representative_point())
+                where = _reason_location(reason) or _point_lonlat(_safe_point(geom))
                 label = f"feature {feature}" if feature is not None else self._label(i)
                 self.add("invalid_geometry", [code],
                          f"{label}: {reason} — {self._label(i)}; repair it in the source GIS "
                          "or with --on-invalid fix",
                          level=level, lonlat=where, feature=feature)
-                geom = polygonal(shapely.make_valid(geom))
+                # The other checks see a repaired copy: one bad polygon must not hide
+                # (or break) the gaps and overlaps of its neighbours.
+                geom = repaired(geom)
                 if geom.is_empty:
                     continue
             self.usable[i] = True
@@ -286,23 +328,19 @@ class _Checker:
 
     def check_codes(self) -> None:
         frame = self.frame
-        has_feature = "feature" in frame.columns
         for i, row in enumerate(self.rows):
             if is_provisional(row["code"]):
                 self.add("missing_code", [row["code"]], f"{self._label(i)} has only the provisional code "
                          f"{row['code']}: propose codes with `gisgrid grids code`",
-                         level=row["level"], lonlat=self._where(i))
+                         level=row["level"], lonlat=self._where(i), feature=self.features[i])
             elif not _present(row["code"]):
                 self.add("missing_code", [], f"{self._label(i).split(' (')[0]} has no code"
                          + (f" (name {row['name']})" if _present(row.get("name")) else ""),
-                         level=row["level"], lonlat=self._where(i), feature=row["feature"] if has_feature else None)
+                         level=row["level"], lonlat=self._where(i), feature=self.features[i])
         codes = frame["code"].where(frame["code"].map(_present))
         for code, group in frame[codes.notna()].groupby("code"):
             if len(group) > 1:
-                where = f"features {[int(f) for f in group['feature']]}" if has_feature else \
-                    f"{len(group)} grids: " + ", ".join(f"{n} (level {lv})" for n, lv in zip(group["name"], group["level"]))
-                self.add("duplicate_code", [code], f"code {code} is used by {where}",
-                         level=group["level"].iloc[0], lonlat=self._where(group.index[0]))
+                self._duplicate(code, list(group.index))
         for i, row in enumerate(self.rows):
             code, parent = row["code"], row["parent_code"]
             if not _present(code) or is_provisional(code) or is_provisional(parent):
@@ -310,20 +348,45 @@ class _Checker:
             if _present(parent) and not code_extends(str(code), str(parent)):
                 self.add("bad_code", [code, parent],
                          f"{self._label(i)}: code {code} does not extend its parent's code {parent}",
-                         level=row["level"], lonlat=self._where(i))
+                         level=row["level"], lonlat=self._where(i), feature=self.features[i])
                 continue
             pattern = self.patterns.get(row.get("kind"))
             if pattern and not re.fullmatch(pattern, str(code)):
                 self.add("bad_code", [code],
                          f"{self._label(i)}: a {row['kind']} code must match {pattern} "
                          f"(12-digit division code: county 6 + town 3 + village 3); got {code!r}",
-                         level=row["level"], lonlat=self._where(i))
+                         level=row["level"], lonlat=self._where(i), feature=self.features[i])
+
+    def _duplicate(self, code, members: list[int]) -> None:
+        in_file = [i for i in members if self.features[i] is not None]
+        stored = [i for i in members if self.features[i] is None]
+        first = in_file[0] if in_file else members[0]
+        if len(in_file) > 1:
+            where = f"features {[self.features[i] for i in in_file]}"
+        elif in_file:
+            where = None
+        else:
+            where = f"{len(members)} grids: " + ", ".join(
+                f"{self._row(i)['name']} (level {self._row(i)['level']})" for i in members)
+        if where is not None:
+            others = "; also by " + ", ".join(f"the level-{self._row(i)['level']} grid {self._row(i)['name']}"
+                                              for i in stored) if in_file and stored else ""
+            message = f"code {code} is used by {where}{others}"
+        else:
+            other = stored[0]
+            message = (f"code {code} of feature {self.features[first]} is already used by the "
+                       f"level-{self._row(other)['level']} grid {self._row(other)['name']}")
+        item_features = [self.features[i] for i in in_file]
+        self.add("duplicate_code", [code], message, level=self._row(first)["level"], lonlat=self._where(first),
+                 feature=self.features[first])
+        self.items[-1]["features"] = item_features
 
     def _where(self, i: int):
         geom = self.geoms[i]
         if geom is None or geom.is_empty:
             return None
-        return _point_lonlat(shapely.make_valid(geom).representative_point())
+        point = _safe_point(repaired(geom) if geom.geom_type in ("Polygon", "MultiPolygon") else geom)
+        return _point_lonlat(point) if point is not None and not point.is_empty else None
 
     def _children_by_parent(self) -> dict[int, list[int]]:
         index = {}
@@ -341,29 +404,52 @@ class _Checker:
                 groups[parent].append(i)
         return groups
 
+    def _geom(self, i: int):
+        """Row ``i``'s valid lon/lat geometry, moved onto its parents when its layer is shifted."""
+        align = self.aligned.get(int(self._row(i)["level"]))
+        return self.ll[i] if align is None else align(i)
+
     def check_hierarchy(self) -> None:
         for parent, children in self._children_by_parent().items():
             level = self._row(children[0])["level"]
-            if level in self.offset_levels:
-                continue
-            pgeom = self.ll[parent]
-            shapely.prepare(pgeom)
             pcode = self._row(parent)["code"]
+            try:
+                pgeom = self.ll[parent]
+                shapely.prepare(pgeom)
+            except GEOSException as exc:
+                self.failed(f"parent {pcode}'s boundary", [parent], exc, level=level)
+                continue
+            note = " (measured with the layer's shift undone)" if level in self.aligned else ""
             for c in children:
-                if shapely.covers(pgeom, self.ll[c]):
+                try:
+                    child = self._geom(c)
+                    if robust(shapely.covers, pgeom, child):
+                        continue
+                    outside = robust(shapely.difference, child, pgeom)
+                except GEOSException as exc:
+                    self.failed(f"overhang beyond parent {pcode}", [c], exc, level=level)
                     continue
-                for piece in _pieces(shapely.difference(self.ll[c], pgeom)):
+                for piece in _pieces(outside):
                     self._classify(piece, "outside_parent", [self._row(c)["code"], pcode], level,
-                                   f"{self._label(c)} extends beyond its parent {pcode}")
-            child_geoms = [self.ll[c] for c in children]
-            covered = shapely.union_all(child_geoms)
-            for piece in _pieces(shapely.difference(pgeom, covered)):
-                near = [self._row(c)["code"] for c in children
-                        if shapely.dwithin(self.ll[c], piece, _DEGREE_PER_M * max(self.sliver, 1.0))]
-                self._classify(piece, "gap", [pcode, *near], level,
-                               f"part of {pcode} is covered by none of its level-{level} grids"
-                               + (f" (next to {', '.join(near)})" if near else ""))
+                                   f"{self._label(c)} extends beyond its parent {pcode}{note}")
+            self._check_gaps(parent, pgeom, children, level, note)
             self._check_overlaps(children, level)
+
+    def _check_gaps(self, parent: int, pgeom, children: list[int], level, note: str) -> None:
+        pcode = self._row(parent)["code"]
+        try:
+            child_geoms = [self._geom(c) for c in children]
+            covered = robust(shapely.union_all, child_geoms)
+            uncovered = robust(shapely.difference, pgeom, covered)
+        except GEOSException as exc:
+            self.failed(f"coverage of parent {pcode}", [parent, *children], exc, level=level)
+            return
+        for piece in _pieces(uncovered):
+            near = [self._row(c)["code"] for c, g in zip(children, child_geoms)
+                    if _dwithin(g, piece, _DEGREE_PER_M * max(self.sliver, 1.0))]
+            self._classify(piece, "gap", [pcode, *near], level,
+                           f"part of {pcode} is covered by none of its level-{level} grids"
+                           + (f" (next to {', '.join(near)})" if near else "") + note)
 
     def check_roots(self) -> None:
         roots = [i for i, row in enumerate(self.rows)
@@ -377,11 +463,14 @@ class _Checker:
     def _check_overlaps(self, members: list[int], level) -> None:
         if len(members) < 2:
             return
-        geoms = [self.ll[i] for i in members]
+        geoms = [self._geom(i) for i in members]
         # Fast path: a valid coverage has no overlaps. An invalid one may only have
         # edges that do not match vertex for vertex, so measure the real overlaps.
-        if shapely.coverage_is_valid(geoms):
-            return
+        try:
+            if shapely.coverage_is_valid(geoms):
+                return
+        except GEOSException:
+            pass  # measured pair by pair below
         tree = shapely.STRtree(geoms)
         left, right = tree.query(geoms, predicate="intersects")
         keep = left < right
@@ -389,9 +478,23 @@ class _Checker:
         array = np.asarray(geoms, dtype=object)
         # Only pairs whose interiors meet can overlap; neighbours that merely share
         # an edge are the common case and are dropped in one vectorised call.
-        inner = shapely.relate_pattern(array[left], array[right], "T********")
-        left, right = left[inner], right[inner]
-        for a, b, common in zip(left, right, shapely.intersection(array[left], array[right])):
+        try:
+            inner = shapely.relate_pattern(array[left], array[right], "T********")
+            left, right = left[inner], right[inner]
+            commons = list(shapely.intersection(array[left], array[right]))
+        except GEOSException:
+            commons = None  # pair by pair, so one failing pair is reported and the rest measured
+        if commons is None:
+            pairs = []
+            for a, b in zip(left, right):
+                try:
+                    if robust(shapely.relate_pattern, array[a], array[b], "T********"):
+                        pairs.append((a, b, robust(shapely.intersection, array[a], array[b])))
+                except GEOSException as exc:
+                    self.failed("overlap of neighbours", [members[a], members[b]], exc, level=level)
+        else:
+            pairs = list(zip(left, right, commons))
+        for a, b, common in pairs:
             ca, cb = self._row(members[a])["code"], self._row(members[b])["code"]
             for piece in _pieces(common):
                 self._classify(piece, "overlap", [ca, cb], level,
@@ -402,7 +505,7 @@ class _Checker:
         area, width = metric.area, mean_width(metric)
         if area < NOISE_AREA_M2 or width < NOISE_WIDTH_M:
             return
-        where = piece.representative_point()
+        where = _safe_point(piece)
         if width < self.sliver:
             self.add("sliver", codes, f"{message}: a sliver {_kind_word(kind)} about {width:.2f} m wide, "
                      f"{area:,.0f} m² (snap with --on-invalid fix)", level=level, point=where, area=area,
@@ -413,7 +516,11 @@ class _Checker:
                      point=where, area=area, piece=piece)
 
     def check_offsets(self) -> None:
-        """A whole layer shifted 300–700 m from its parent level, as GCJ-02/BD-09 data is."""
+        """A whole layer shifted 300–700 m from its parent level, as GCJ-02/BD-09 data is.
+
+        The gaps, overhangs and overlaps of a shifted layer are then measured with the
+        shift undone, so the report still lists the layer's own problems.
+        """
         groups = self._children_by_parent()
         by_level: dict[int, tuple[set, list]] = defaultdict(lambda: (set(), []))
         for parent, children in groups.items():
@@ -421,35 +528,48 @@ class _Checker:
             by_level[level][0].add(parent)
             by_level[level][1].extend(children)
         for level, (parents, children) in sorted(by_level.items()):
-            finding = self._offset(parents, children)
+            try:
+                finding = self._offset(parents, children)
+            except GEOSException as exc:
+                self.failed(f"level-{level} layer's fit to level {level - 1}", sorted(children),
+                            exc, level=level)
+                continue
             if finding is None:
                 continue
-            which, system, moved = finding
+            which, system, moved, centre = finding
             codes = sorted(self._row(i)["code"] for i in (children if which == "children" else parents))
             layer = level if which == "children" else level - 1
-            centre = shapely.union_all([self.ll[i] for i in children]).centroid
-            self.offset_levels.add(level)
+            self.aligned[level] = self._aligner(which, system)
             self.add("suspected_offset", codes,
                      f"level {layer} looks shifted about {moved:,.0f} m from level "
                      f"{level - 1 if which == 'children' else level}, as {system.upper()} data is: "
                      f"re-import level {layer} with --crs {system} (gaps and overhangs between "
-                     f"levels {level - 1} and {level} are not listed until then)",
+                     f"levels {level - 1} and {level} below are measured with the shift undone)",
                      level=level, point=centre)
 
+    def _aligner(self, which: str, system: str):
+        """Row → its geometry moved the way that fits its parents (cached)."""
+        move = _undo(system) if which == "children" else _redo(system)
+        cache: dict[int, object] = {}
+
+        def align(i: int):
+            if i not in cache:
+                cache[i] = repaired(move(self.ll[i]))
+            return cache[i]
+        return align
+
     def _offset(self, parents: set, children: list):
-        latlon_children = shapely.union_all([polygonal(shapely.make_valid(self.geoms[i])) for i in children])
-        target = shapely.union_all([self.ll[i] for i in parents])
+        # Transforms bend edges: a repaired copy touching itself (a bow-tie made valid)
+        # can come out self-intersecting, so every moved geometry is repaired again.
+        latlon_children = robust(shapely.union_all, [self.ll[i] for i in children])
+        target = robust(shapely.union_all, [self.ll[i] for i in parents])
         base = self._mismatch(latlon_children, target)
         if base < OFFSET_MIN_MISMATCH:
             return None
         best = None
-        for system, undo in (("gcj02", gcj02_to_wgs84), ("bd09", bd09_to_wgs84)):
-            candidates = (
-                ("children", shapely.transform(latlon_children, lambda xy, f=undo: np.column_stack(f(xy[:, 0], xy[:, 1])))),
-                ("parents", shapely.transform(latlon_children, lambda xy, s=system: np.column_stack(
-                    wgs84_to_shifted(xy[:, 0], xy[:, 1], s)))),
-            )
-            for which, moved in candidates:
+        for system in ("gcj02", "bd09"):
+            for which, move in (("children", _undo(system)), ("parents", _redo(system))):
+                moved = repaired(move(latlon_children))
                 score = self._mismatch(moved, target)
                 if best is None or score < best[0]:
                     best = (score, which, system, moved)
@@ -457,11 +577,79 @@ class _Checker:
         if score > base * OFFSET_IMPROVEMENT:
             return None
         shift = self._metric(latlon_children).centroid.distance(self._metric(moved).centroid)
-        return which, system, shift
+        return which, system, shift, latlon_children.centroid
 
     def _mismatch(self, latlon_geom, target) -> float:
-        difference = self._metric(shapely.symmetric_difference(latlon_geom, target))
+        difference = self._metric(robust(shapely.symmetric_difference, latlon_geom, target))
         return difference.area / max(self._metric(target).area, 1.0)
+
+
+def _undo(system: str):
+    """lon/lat geometry in ``system`` → CGCS2000."""
+    inverse = {"gcj02": gcj02_to_wgs84, "bd09": bd09_to_wgs84}[system]
+    return lambda geom: shapely.transform(geom, lambda xy: np.column_stack(inverse(xy[:, 0], xy[:, 1])))
+
+
+def _redo(system: str):
+    """CGCS2000 lon/lat geometry → shifted as ``system`` shifts it."""
+    return lambda geom: shapely.transform(
+        geom, lambda xy: np.column_stack(wgs84_to_shifted(xy[:, 0], xy[:, 1], system)))
+
+
+def repaired(geom):
+    """A valid polygonal copy of ``geom`` (``make_valid``, then the polygonal parts)."""
+    if geom is None or geom.is_empty:
+        return shapely.MultiPolygon()
+    if geom.is_valid:
+        return polygonal(geom)
+    try:
+        return polygonal(shapely.make_valid(geom))
+    except GEOSException:
+        return polygonal(shapely.make_valid(shapely.set_precision(geom, PRECISION_DEG)))
+
+
+# Grid size for snapping coordinates when GEOS fails on the exact ones: 1e-9° ≈ 0.1 mm.
+PRECISION_DEG = 1e-9
+
+
+def robust(operation, *geoms, **kwargs):
+    """``operation(*geoms)``; on a GEOS TopologyException retried on repaired copies,
+    then on copies snapped to a 0.1 mm grid. Raises the last GEOSException if all fail.
+    """
+    try:
+        return operation(*geoms, **kwargs)
+    except GEOSException:
+        pass
+    fixes = (lambda g: _each(g, repaired),
+             lambda g: _each(g, lambda x: repaired(shapely.set_precision(x, PRECISION_DEG))))
+    error = None
+    for fix in fixes:
+        try:
+            return operation(*[fix(g) for g in geoms], **kwargs)
+        except GEOSException as exc:
+            error = exc
+    raise error
+
+
+def _each(value, fix):
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [fix(g) for g in value]
+    return fix(value) if isinstance(value, shapely.Geometry) else value
+
+
+def _dwithin(a, b, distance: float) -> bool:
+    try:
+        return bool(robust(shapely.dwithin, a, b, distance))
+    except GEOSException:
+        return False
+
+
+def _safe_point(geom):
+    """A point on ``geom`` (a representative point; the centroid if GEOS cannot find one)."""
+    try:
+        return geom.representative_point()
+    except GEOSException:
+        return geom.centroid
 
 
 # Degrees per metre, for "within a few metres" searches only (the longest degree, so

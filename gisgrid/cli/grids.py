@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from gisgrid.cli.base import CommandError, Context, cli, json_option
+from gisgrid.cli.base import Context, cli, error_document, json_option
 
 
 @cli.group()
@@ -71,8 +71,14 @@ def grids_import(ctx: Context, path: Path, level: int, generation: str | None, c
     report["committed"] = commit and not refused
     report["refused"] = refused is not None
     if refused:
-        _echo(report, as_json, refused.message + "\n" + format_report(report["validation"], report["repairs"]))
-        raise CommandError(refused.message)
+        # One refusal, one report: every problem of the file, then exit 1 (nothing written).
+        if as_json:
+            report["error"] = error_document(refused.kind, refused.message, refused.details)["error"]
+            _echo(report, True, "")
+        else:
+            click.echo(f"error: {refused.message}", err=True)
+            click.echo(format_report(report["validation"], report["repairs"]))
+        raise click.exceptions.Exit(1)
     verb = "imported" if commit else "would import (dry run; add --commit to write)"
     text = (f"{verb} {report['features']} level-{level} grids into generation {report['generation']!r}: "
             f"{report['created']} new, {report['updated']} changed, {report['unchanged']} unchanged "
@@ -95,17 +101,28 @@ def format_report(report: dict, repairs: list[dict] | None = None) -> str:
     lines = []
     for repair in repairs or []:
         lines.append(f"REPAIRED {repair['kind']}: {repair['message']} at {_where(repair)}")
+    counts: dict[str, int] = {}
     for severity in ("errors", "warnings"):
         for item in report.get(severity, []):
+            counts[item["kind"]] = counts.get(item["kind"], 0) + 1
             area = f", {item['area_m2']:,.0f} m²" if item.get("area_m2") is not None else ""
             codes = item["codes"]
             shown = ", ".join(codes[:6]) + (f", … ({len(codes)} grids)" if len(codes) > 6 else "")
             lines.append(f"{severity[:-1].upper()} {item['kind']} [{shown}] at "
-                         f"{_where(item)}{area}: {item['message']}")
+                         f"{_where(item)}{area}{_features(item)}: {item['message']}")
     errors, warnings = len(report.get("errors", [])), len(report.get("warnings", []))
+    by_kind = f" ({', '.join(f'{k} {n}' for k, n in counts.items())})" if len(counts) > 1 else ""
     lines.append(f"validation: {errors} errors, {warnings} warnings"
-                 + (f", {len(repairs)} repairs" if repairs else ""))
+                 + (f", {len(repairs)} repairs" if repairs else "") + by_kind)
     return "\n".join(lines)
+
+
+def _features(item: dict) -> str:
+    found = item.get("features") or ([item["feature"]] if item.get("feature") is not None else [])
+    if not found:
+        return ""
+    shown = ", ".join(str(f) for f in found[:6]) + (" …" if len(found) > 6 else "")
+    return f" (feature{'s' if len(found) > 1 else ''} {shown})"
 
 
 def _where(item: dict) -> str:
