@@ -242,3 +242,20 @@ def test_placing_by_hand_keeps_a_hostile_name_and_page_literal(chromium, hostile
     page.screenshot(path=str(ARTIFACTS / "hostile-placed.png"))
     assert visit.problems() == [], visit.problems()
     page.close()
+
+
+def test_vector_tiles_carry_names_unchanged(hostile_city):
+    import mapbox_vector_tile
+
+    from tests.web.test_tiles import _tile_of
+
+    _, rows, app, _ = hostile_city
+    names = set()
+    for row in rows:
+        if not row["经度"]:
+            continue
+        x, y = _tile_of(float(row["经度"]), float(row["纬度"]), 15)
+        response = app.test_client().get(f"/tiles/employers/15/{x}/{y}.pbf")
+        assert response.status_code == 200
+        names |= {f["properties"]["name"] for f in mapbox_vector_tile.decode(response.data)["employers"]["features"]}
+    assert {r["单位名称"] for r in rows if r["经度"]} <= names
