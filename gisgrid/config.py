@@ -31,6 +31,8 @@ class Settings:
 
     home: Path
     database_url: str | None = None
+    #: The web app's own non-privileged role on an external database (GISGRID_WEB_DATABASE_URL).
+    web_database_url: str | None = None
     db_port: int = DEFAULT_DB_PORT
     pg_bindir: Path | None = None
     secret_key: str | None = None
@@ -79,9 +81,15 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if basemap == "tianditu" and not env.get("GISGRID_TIANDITU_KEY"):
         raise ConfigError("GISGRID_BASEMAP is 'tianditu' but GISGRID_TIANDITU_KEY is not set")
     bindir = env.get("GISGRID_PG_BINDIR")
+    if env.get("GISGRID_WEB_DATABASE_URL") and not env.get("GISGRID_DATABASE_URL"):
+        raise ConfigError(
+            "GISGRID_WEB_DATABASE_URL is set but GISGRID_DATABASE_URL is not: the private cluster makes "
+            "its own web role; unset GISGRID_WEB_DATABASE_URL, or set both for an external database"
+        )
     return Settings(
         home=home.resolve(),
         database_url=env.get("GISGRID_DATABASE_URL") or None,
+        web_database_url=env.get("GISGRID_WEB_DATABASE_URL") or None,
         db_port=_port(env.get("GISGRID_DB_PORT")),
         pg_bindir=Path(bindir) if bindir else None,
         secret_key=env.get("GISGRID_SECRET_KEY") or None,

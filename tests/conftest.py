@@ -116,10 +116,13 @@ def demo_url(pg_cluster, tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def demo_app(demo_url, tmp_path_factory):
+def demo_app(demo_url, pg_cluster, tmp_path_factory):
+    """The app on the demo city, connected as the web role (gisgrid_web), as in production."""
     from gisgrid.web import create_app
 
-    settings = Settings(home=tmp_path_factory.mktemp("app-home"), database_url=demo_url)
+    web_url = pg_cluster.web_url_for(demo_url.rsplit("/", 1)[1])
+    settings = Settings(home=tmp_path_factory.mktemp("app-home"), database_url=demo_url,
+                        web_database_url=web_url)
     return create_app({"TESTING": True}, settings=settings)
 
 

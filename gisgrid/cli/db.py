@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from gisgrid.cli.base import Context, cli, json_option
@@ -25,13 +27,14 @@ def _cluster(ctx: Context):
 @click.pass_obj
 def db_up(ctx: Context):
     """Initialise and start the private cluster, create PostGIS, apply migrations."""
-    from gisgrid.db.engine import database_url, prepare_database
+    from gisgrid.db.engine import database_url, prepare_database, public_url
     from gisgrid.db.migrate import current_revision
 
     cluster = _cluster(ctx)
     done = cluster.up() if cluster else []
     engine = prepare_database(ctx.settings)
-    data = {"done": done, "revision": current_revision(engine), "url": database_url(ctx.settings)}
+    url = cluster.public_url if cluster else public_url(database_url(ctx.settings))
+    data = {"done": done, "revision": current_revision(engine), "url": url}
     return data, "\n".join(done + [f"database ready at revision {data['revision']}"])
 
 
@@ -51,20 +54,28 @@ def db_down(ctx: Context):
 @json_option
 @click.pass_obj
 def db_status(ctx: Context):
-    """Whether the database runs, and its URL (for psql and scripts)."""
-    from gisgrid.db.engine import database_url, get_engine
+    """Whether the database runs, its URL and where its password is (never the password itself).
 
+    For psql: ``PGPASSWORD="$(cat PASSWORD_FILE)" psql URL``.
+    """
+    from gisgrid.db.engine import database_url, get_engine, public_url
+
+    settings = ctx.settings
     cluster = _cluster(ctx)
     if cluster is not None:
         data = cluster.status().as_dict()
     else:
-        data = {"managed": False, "url": database_url(ctx.settings), "running": _reachable(ctx.settings)}
+        web = settings.web_database_url
+        data = {"managed": False, "url": public_url(database_url(settings)), "password_file": None,
+                "web_url": public_url(web) if web else None, "running": _reachable(settings)}
     if data["running"]:
         from gisgrid.db.migrate import current_revision, head_revision
 
-        data["revision"] = current_revision(get_engine(data["url"]))
+        data["revision"] = current_revision(get_engine(database_url(settings)))
         data["head"] = head_revision()
-    lines = [f"{k}: {v}" for k, v in data.items()]
+    lines = [f"{k}: {v}" for k, v in data.items() if k != "web_url" or v]
+    if not data["web_url"]:
+        lines.append("web_url: not set; `gisgrid serve` needs GISGRID_WEB_DATABASE_URL (README: Web role)")
     return data, "\n".join(lines)
 
 
@@ -129,3 +140,48 @@ def db_rebuild_cells(ctx: Context, commit: bool):
         counted = rebuild_employer_cells(session)
     verb = "recounted" if commit else "would recount (dry run, use --commit)"
     return {"employers": counted, "committed": commit}, f"{verb} {counted} located employers into map cells"
+
+
+@db.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+@json_option
+@click.pass_obj
+def db_backup(ctx: Context, path: Path, force: bool):
+    """Write a backup of the database to PATH (a tar: pg_dump custom format + manifest.json).
+
+    Reading the database is no write: no --commit needed. PATH is created 0600.
+    """
+    from gisgrid.db.backup import backup_database
+
+    manifest = backup_database(ctx.settings, ctx.engine, path, force=force)
+    rows = sum(t["rows"] for t in manifest["tables"].values())
+    text = (f"backup written to {path}: schema version {manifest['schema_version']}, "
+            f"{len(manifest['tables'])} tables, {rows} rows, {manifest['dump']['bytes']} bytes, "
+            f"sha256 {manifest['dump']['sha256']}")
+    return {"path": str(path), **manifest}, text
+
+
+@db.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--commit", is_flag=True, help="Really restore (dry run: check the backup and the target).")
+@json_option
+@click.pass_obj
+def db_restore(ctx: Context, path: Path, commit: bool):
+    """Restore a backup from `gisgrid db backup` into the empty database (dry run without --commit)."""
+    from gisgrid.db.backup import restore_database
+    from gisgrid.db.engine import dispose_engines, prepare_database
+
+    report = restore_database(ctx.settings, ctx.engine, path, commit=commit)
+    backup = report["backup"]
+    counts = ", ".join(f"{name} {rows}" for name, rows in report["tables"].items() if rows)
+    what = (f"backup {path} of {backup['created_at']} (gisgrid {backup['gisgrid_version']}, "
+            f"schema version {backup['schema_version']}), rows: {counts or 'none'}")
+    if not commit:
+        return report, f"would restore {what} into {report['target']}; run with --commit to do it"
+    dispose_engines()
+    from gisgrid.db.migrate import current_revision
+
+    report["revision"] = current_revision(prepare_database(ctx.settings))  # later migrations, web grants
+    return report, (f"restored {what} into {report['target']}; every table matches the manifest; "
+                    f"database at schema version {report['revision']}")

@@ -38,14 +38,36 @@ def serve(ctx: Context, host: str, port: int) -> None:
     _serve(ctx, host, port)
 
 
+ROOT_WARNING = (
+    "warning: gisgrid serve is running as root; a flaw in the web app would then hold the whole "
+    "machine. Run it as a service user instead: useradd --system --create-home gisgrid, and start "
+    "it with deploy/gisgrid.service (README: Running as a service)"
+)
+NO_WEB_ROLE = (
+    "GISGRID_DATABASE_URL is set but GISGRID_WEB_DATABASE_URL is not: the web app connects only as its "
+    "own role without ownership or DDL rights; create it (CREATE ROLE gisgrid_web LOGIN PASSWORD '…' "
+    "NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT, README: Web role) and set "
+    "GISGRID_WEB_DATABASE_URL=postgresql://gisgrid_web:PASSWORD@HOST:PORT/DATABASE"
+)
+
+
 def _serve(ctx: Context, host: str, port: int) -> None:
     # waitress: a pure-Python multi-threaded WSGI server that runs the same on a
     # county intranet server as here (Werkzeug's server is for development only).
+    import os
+
     from waitress import serve as serve_wsgi
 
+    from gisgrid.db.engine import get_web_engine
+    from gisgrid.errors import ConfigError
     from gisgrid.web import create_app
 
-    ctx.engine  # start the database before the first request
+    if not ctx.settings.managed and not ctx.settings.web_database_url:
+        raise ConfigError(NO_WEB_ROLE)
+    if os.geteuid() == 0:
+        click.echo(ROOT_WARNING, err=True)
+    # Start and prepare the database, and check the web role, before the first request.
+    role = get_web_engine(ctx.settings).url.username
     app = create_app(settings=ctx.settings)
-    click.echo(f"gisgrid serving on http://{host}:{port}/ (Ctrl+C to stop)")
+    click.echo(f"gisgrid serving on http://{host}:{port}/ as database role {role} (Ctrl+C to stop)")
     serve_wsgi(app, host=host, port=port, threads=8, ident="gisgrid")

@@ -1,7 +1,9 @@
 """The private local PostgreSQL + PostGIS cluster that gisgrid manages itself.
 
 With no ``GISGRID_DATABASE_URL`` gisgrid keeps a cluster under ``GISGRID_HOME``:
-``pgdata/`` (the data directory), ``log/postgresql.log`` and ``db-password``.
+``pgdata/`` (the data directory), ``log/postgresql.log``, ``db-password`` (the owner
+account ``gisgrid``) and ``db-web-password`` (the web app's role ``gisgrid_web``, see
+:mod:`gisgrid.db.roles`); the log and the password files are created 0600.
 The server listens on 127.0.0.1 only, on ``GISGRID_DB_PORT``, with password
 authentication; it has no Unix socket, so an ordinary user needs no write access
 to ``/var/run/postgresql``. PostgreSQL refuses to run as root, so when gisgrid is
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gisgrid.config import Settings
+from gisgrid.db.roles import WEB_ROLE
 from gisgrid.errors import DatabaseError
 
 DB_NAME = "gisgrid"
@@ -44,17 +47,26 @@ SERVER_CONF = {
     "max_parallel_workers_per_gather": "0",
     "timezone": "'Asia/Shanghai'",
     "log_timezone": "'Asia/Shanghai'",
+    # The log keeps no employer data: no statement text (psycopg2 binds values into it)
+    # and no DETAIL lines ("Failing row contains (…)") after an error.
+    "log_min_error_statement": "panic",
+    "log_error_verbosity": "terse",
 }
 
 
 @dataclass(frozen=True)
 class ClusterStatus:
+    """What ``gisgrid db status`` shows: URLs without passwords, and where the passwords are."""
+
     running: bool
     initialised: bool
     url: str
     datadir: Path
     port: int
     version: str | None
+    password_file: Path | None = None
+    web_url: str | None = None
+    web_password_file: Path | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -62,6 +74,9 @@ class ClusterStatus:
             "initialised": self.initialised,
             "managed": True,
             "url": self.url,
+            "password_file": str(self.password_file) if self.password_file else None,
+            "web_url": self.web_url,
+            "web_password_file": str(self.web_password_file) if self.web_password_file else None,
             "datadir": str(self.datadir),
             "port": self.port,
             "version": self.version,
@@ -76,6 +91,7 @@ class LocalCluster:
         self.datadir = self.home / "pgdata"
         self.logfile = self.home / "log" / "postgresql.log"
         self.password_file = self.home / "db-password"
+        self.web_password_file = self.home / "db-web-password"
         self.port = settings.db_port
         self.explicit_bindir = settings.pg_bindir
         self.extra_conf = extra_conf or {}
@@ -84,16 +100,47 @@ class LocalCluster:
     # -- public operations -------------------------------------------------
     @property
     def url(self) -> str:
-        password = self.password_file.read_text().strip() if self.password_file.exists() else ""
-        auth = f"{DB_USER}:{password}@" if password else f"{DB_USER}@"
-        return f"postgresql://{auth}127.0.0.1:{self.port}/{DB_NAME}"
+        """The owner's URL, password included (for engines; never printed)."""
+        return self._role_url(DB_USER, self._password(), DB_NAME)
+
+    @property
+    def public_url(self) -> str:
+        """The owner's URL without the password (it is in :attr:`password_file`)."""
+        return self._role_url(DB_USER, "", DB_NAME)
+
+    @property
+    def web_url(self) -> str:
+        """The web role's URL, password included (for the web app's engine; never printed)."""
+        return self.web_url_for(DB_NAME)
+
+    def web_url_for(self, database: str) -> str:
+        """The web role's URL for another database of this cluster (tests)."""
+        password = self.web_password_file.read_text().strip() if self.web_password_file.exists() else ""
+        return self._role_url(WEB_ROLE, password, database)
+
+    def ensure_web_password(self) -> tuple[str, bool]:
+        """The web role's password, generated into a 0600 file the first time; (password, new)."""
+        if self.web_password_file.exists():
+            return self.web_password_file.read_text().strip(), False
+        self.home.mkdir(parents=True, exist_ok=True)
+        password = secrets.token_urlsafe(24)
+        write_secret(self.web_password_file, password + "\n")
+        return password, True
 
     def status(self) -> ClusterStatus:
         """Whether the cluster exists and runs; never starts anything."""
         initialised = (self.datadir / "PG_VERSION").exists()
         running = initialised and self._pg_ctl_status() == 0
         version = (self.datadir / "PG_VERSION").read_text().strip() if initialised else None
-        return ClusterStatus(running, initialised, self.url, self.datadir, self.port, version)
+        return ClusterStatus(
+            running, initialised, self.public_url, self.datadir, self.port, version,
+            password_file=self.password_file,
+            web_url=self._role_url(WEB_ROLE, "", DB_NAME), web_password_file=self.web_password_file,
+        )
+
+    def _role_url(self, user: str, password: str, database: str) -> str:
+        auth = f"{user}:{password}@" if password else f"{user}@"
+        return f"postgresql://{auth}127.0.0.1:{self.port}/{database}"
 
     def up(self) -> list[str]:
         """Initialise (first time) and start the cluster; return what was done."""
@@ -152,12 +199,11 @@ class LocalCluster:
         self.home.mkdir(parents=True, exist_ok=True)
         os.chmod(self.home, 0o700 if not _as_root() else 0o711)
         self.datadir.mkdir(mode=0o700, exist_ok=True)
-        self.logfile.parent.mkdir(exist_ok=True)
+        self.logfile.parent.mkdir(mode=0o700, exist_ok=True)
         password = secrets.token_urlsafe(24)
-        self.password_file.write_text(password + "\n")
-        os.chmod(self.password_file, 0o600)
+        write_secret(self.password_file, password + "\n")
         pwfile = self.datadir.parent / ".initdb-pw"
-        pwfile.write_text(password + "\n")
+        write_secret(pwfile, password + "\n")
         if _as_root():
             _grant_traverse(self.home)
             for path in (self.datadir, self.logfile.parent, pwfile):
@@ -191,10 +237,19 @@ class LocalCluster:
                 f"port {self.port} on 127.0.0.1 is in use by another program; "
                 "set GISGRID_DB_PORT to a free port"
             )
+        self._create_logfile()
         self._run([
             self._bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile),
             "-o", f"-p {self.port}", "-w", "-t", "60", "start",
         ], what="start the PostgreSQL server")
+
+    def _create_logfile(self) -> None:
+        """The server log, 0600 before pg_ctl appends to it: errors may name employer data."""
+        self.logfile.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(self.logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        os.chmod(self.logfile, 0o600)
+        if _as_root():
+            shutil.chown(self.logfile, "postgres", "postgres")
 
     def _ensure_database(self) -> bool:
         exists = self._psql("postgres", f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'")
@@ -283,6 +338,14 @@ def find_bindir(explicit: Path | None = None) -> Path:
         "PostgreSQL server binaries not found (looked in /usr/lib/postgresql/*/bin and PATH); "
         f"install them with: {SERVER_PACKAGE_HINT}"
     )
+
+
+def write_secret(path: Path, text: str) -> None:
+    """Write ``text`` to a file that only its owner can read (0600 from the start)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
 
 
 def port_is_free(port: int) -> bool:

@@ -1,12 +1,18 @@
 """One engine per process, one session per request or command.
 
 :func:`prepare_database` is what every command calls first: it starts the
-private cluster when gisgrid manages one, makes sure PostGIS is there and applies
-the migrations. With ``GISGRID_DATABASE_URL`` nothing is started.
+private cluster when gisgrid manages one, makes sure PostGIS is there, applies
+the migrations and grants the web role its row privileges. With
+``GISGRID_DATABASE_URL`` nothing is started.
+
+The web app connects through :func:`get_web_engine` only: as the non-privileged
+web role of :mod:`gisgrid.db.roles`, never as the owner. Engines hide bound
+parameters from errors and logs (they are employer data).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from contextlib import contextmanager
 from typing import Iterator
@@ -16,11 +22,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gisgrid.config import Settings
+from gisgrid.db import roles
 from gisgrid.db.cluster import LocalCluster
 from gisgrid.errors import DatabaseError
 
 _engines: dict[str, Engine] = {}
 _prepared: set[str] = set()
+_checked_web: set[str] = set()
+log = logging.getLogger(__name__)
 
 POSTGIS_PACKAGE_HINT = "apt-get install postgresql-15-postgis-3"
 
@@ -30,6 +39,18 @@ def database_url(settings: Settings) -> str:
     if settings.database_url:
         return settings.database_url
     return LocalCluster(settings).url
+
+
+def web_database_url(settings: Settings) -> str | None:
+    """The URL the web app connects with: the web role's (None: external database, no web role set)."""
+    if settings.managed:
+        return LocalCluster(settings).web_url
+    return settings.web_database_url
+
+
+def public_url(url: str) -> str:
+    """``url`` for printing: the password shown as ``***``."""
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -45,7 +66,9 @@ def get_engine(url: str) -> Engine:
     """The process-wide engine for ``url`` (created on first use)."""
     engine = _engines.get(url)
     if engine is None:
-        engine = sa.create_engine(sqlalchemy_url(url), pool_pre_ping=True)
+        # hide_parameters: a failing statement's error and log lines never show bound
+        # values (names, ID numbers, phone numbers of employers' staff).
+        engine = sa.create_engine(sqlalchemy_url(url), pool_pre_ping=True, hide_parameters=True)
         _engines[url] = engine
     return engine
 
@@ -55,10 +78,11 @@ def dispose_engines() -> None:
         engine.dispose()
     _engines.clear()
     _prepared.clear()
+    _checked_web.clear()
 
 
 def prepare_database(settings: Settings, migrate: bool = True) -> Engine:
-    """Start what is needed, check PostGIS, apply migrations; return the engine."""
+    """Start what is needed, check PostGIS, apply migrations, grant the web role; return the owner's engine."""
     if settings.managed:
         LocalCluster(settings).up()
     url = database_url(settings)
@@ -70,7 +94,48 @@ def prepare_database(settings: Settings, migrate: bool = True) -> Engine:
         from gisgrid.db.migrate import upgrade_database
 
         upgrade_database(engine)
+    prepare_web_role(settings, engine)
     _prepared.add(url)
+    return engine
+
+
+def prepare_web_role(settings: Settings, engine: Engine) -> list[str]:
+    """Make (private cluster) and grant the web role; return the statements that were needed."""
+    if settings.managed:
+        cluster = LocalCluster(settings)
+        password, new = cluster.ensure_web_password()
+        roles.ensure_web_role(engine, password, set_password=new)
+        return roles.grant_web_role(engine, roles.WEB_ROLE)
+    if settings.web_database_url:
+        role = sa.engine.make_url(settings.web_database_url).username
+        if not role:
+            raise DatabaseError(f"GISGRID_WEB_DATABASE_URL {public_url(settings.web_database_url)} names no user; "
+                                "expected postgresql://gisgrid_web:PASSWORD@HOST:PORT/DATABASE")
+        return roles.grant_web_role(engine, role)
+    return []
+
+
+def get_web_engine(settings: Settings) -> Engine:
+    """The web app's engine: the database prepared by the owner, connected as the web role.
+
+    The one place the web app (pages, API, tiles) gets its engine from. With an
+    external database and no ``GISGRID_WEB_DATABASE_URL`` it falls back to the
+    owner's engine with a warning (``gisgrid serve`` refuses that case).
+    """
+    owner = prepare_database(settings)
+    url = web_database_url(settings)
+    if url is None:
+        if "owner-fallback" not in _checked_web:
+            log.warning("GISGRID_WEB_DATABASE_URL is not set: the web app connects as the database owner")
+            _checked_web.add("owner-fallback")
+        return owner
+    engine = get_engine(url)
+    if url not in _checked_web:
+        try:
+            roles.check_web_role(engine)
+        except sa.exc.OperationalError as exc:
+            raise DatabaseError(f"cannot connect to {_safe(engine)}: {_first_line(exc)}") from None
+        _checked_web.add(url)
     return engine
 
 

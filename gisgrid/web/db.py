@@ -5,14 +5,14 @@ from __future__ import annotations
 from flask import Flask, current_app, g
 from sqlalchemy.orm import Session, sessionmaker
 
-from gisgrid.db.engine import prepare_database
+from gisgrid.db.engine import get_web_engine
 
 
 def get_session() -> Session:
     if "db_session" not in g:
         settings = current_app.config["GISGRID_SETTINGS"]
-        # prepare_database is cached per process after the first call.
-        g.db_session = sessionmaker(bind=prepare_database(settings))()
+        # As the web role (gisgrid.db.roles), never the owner; prepared once per process.
+        g.db_session = sessionmaker(bind=get_web_engine(settings))()
     return g.db_session
 
 

@@ -58,11 +58,13 @@ def test_up_status_down_and_url_works_for_psql_and_sqlalchemy(own_cluster):
     assert "would drop" in _cli(env, "db", "reset").output  # dry run by default
     status = json.loads(_cli(env, "db", "status", "--json").output)
     assert status["running"] is True and status["revision"] == status["head"] == head_revision()
-    # The URL is a libpq URI (psql) and a SQLAlchemy URL (plain, as printed)
+    # The URL is a libpq URI (psql) and a SQLAlchemy URL (plain, as printed); the password
+    # is not in it but in the file it names.
+    password = open(status["password_file"]).read().strip()
     out = subprocess.run(["psql", status["url"], "-Atc", "SELECT postgis_lib_version()"],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, env={"PGPASSWORD": password, "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0 and out.stdout.strip().startswith("3."), out.stderr
-    engine = sa.create_engine(status["url"])
+    engine = sa.create_engine(status["url"], connect_args={"password": password})
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM generation")).scalar() == 0
     engine.dispose()

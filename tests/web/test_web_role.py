@@ -1,0 +1,88 @@
+"""The web app connects as the non-privileged web role, and `gisgrid serve` says so."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from gisgrid.db.engine import get_web_engine
+from gisgrid.db.roles import WEB_ROLE
+
+
+@pytest.fixture
+def web_engine(demo_app, client):
+    assert client.get("/").status_code == 200  # the pages work as the web role
+    return get_web_engine(demo_app.config["GISGRID_SETTINGS"])
+
+
+def test_web_app_connects_as_the_web_role_without_rights(web_engine):
+    with web_engine.connect() as conn:
+        row = conn.execute(sa.text(
+            "SELECT current_user, rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = current_user"
+        )).one()
+    assert tuple(row) == (WEB_ROLE, False, False, False)
+
+
+@pytest.mark.parametrize("statement", [
+    "CREATE TABLE x (id integer)",
+    "DROP TABLE employer",
+    "CREATE ROLE intruder LOGIN",
+    "TRUNCATE employer",
+    "ALTER TABLE employer ADD COLUMN secret text",
+    "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+    "DROP TRIGGER employer_cells_inserted ON employer",
+    "ALTER TABLE employer DISABLE ROW LEVEL SECURITY",
+])
+def test_web_role_cannot_change_the_schema_or_roles(web_engine, statement):
+    with web_engine.connect() as conn, pytest.raises(sa.exc.ProgrammingError) as caught:
+        conn.execute(sa.text(statement))
+    assert "permission denied" in str(caught.value) or "must be owner" in str(caught.value)
+
+
+def test_web_role_writes_rows_through_the_cell_triggers(web_engine):
+    """A placement by hand updates the map cells by trigger, as the web role (rolled back)."""
+    cells = "SELECT sum(count) FROM employer_cell WHERE z = (SELECT min(z) FROM employer_cell)"
+    with web_engine.connect() as conn:
+        trans = conn.begin()
+        before = conn.execute(sa.text(cells)).scalar()
+        moved = conn.execute(sa.text("UPDATE employer SET geom = NULL "
+                                     "WHERE id = (SELECT min(id) FROM employer WHERE geom IS NOT NULL)")).rowcount
+        after = conn.execute(sa.text(cells)).scalar()
+        trans.rollback()
+    assert moved == 1 and before > 0 and after == before - 1
+
+
+def test_serve_as_root_warns_on_stderr(monkeypatch, demo_url, pg_cluster, tmp_path):
+    import os
+
+    import waitress
+
+    from gisgrid.cli import cli
+
+    served = []
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(waitress, "serve", lambda app, **kw: served.append(kw))  # no server started
+    env = {"GISGRID_DATABASE_URL": demo_url, "GISGRID_HOME": str(tmp_path),
+           "GISGRID_WEB_DATABASE_URL": pg_cluster.web_url_for(demo_url.rsplit("/", 1)[1])}
+    result = CliRunner().invoke(cli, ["serve", "--port", "5999"], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "running as root" in result.stderr and "deploy/gisgrid.service" in result.stderr
+    assert f"as database role {WEB_ROLE}" in result.stdout and served == [
+        {"host": "127.0.0.1", "port": 5999, "threads": 8, "ident": "gisgrid"}]
+
+
+def test_serve_on_an_external_database_without_web_role_refuses(monkeypatch, demo_url, tmp_path):
+    import os
+
+    import waitress
+
+    from gisgrid.cli import cli
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(waitress, "serve", lambda app, **kw: pytest.fail("must not serve"))
+    env = {"GISGRID_DATABASE_URL": demo_url, "GISGRID_HOME": str(tmp_path)}
+    result = CliRunner().invoke(cli, ["serve"], env=env, catch_exceptions=False)
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "GISGRID_WEB_DATABASE_URL is not" in lines[0] and "CREATE ROLE" in lines[0]
