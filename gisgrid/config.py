@@ -7,6 +7,7 @@ receives a :class:`Settings` object.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -23,6 +24,12 @@ DEFAULT_STALE_MONTHS = 6
 GRADE_SCHEMES = ("ABC", "ABCD")
 #: GISGRID_CSP: enforce the Content-Security-Policy, only report violations, or send none.
 CSP_MODES = ("on", "report-only", "off")
+#: GISGRID_MAX_UPLOAD_MB: the largest request body the web app reads (413 above it).
+DEFAULT_MAX_UPLOAD_MB = 2.0
+#: GISGRID_MAX_EDIT_VERTICES: the most vertices one edit geometry posted to the grid editor may have.
+DEFAULT_MAX_EDIT_VERTICES = 20_000
+#: Host names always trusted besides the serve address (GISGRID_TRUSTED_HOSTS unset).
+DEFAULT_TRUSTED_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,17 @@ class Settings:
     grade_scheme: str = "ABC"
     #: Content-Security-Policy on pages: "on", "report-only" or "off" (see gisgrid.web.csp).
     csp: str = "on"
+    #: Heavy exports one client may have queued or running at once (GISGRID_EXPORT_JOBS_PER_CLIENT).
+    export_jobs_per_client: int = 2
+    #: Finished export results kept per kind; older ones are deleted (GISGRID_EXPORT_RESULTS_KEPT).
+    export_results_kept: int = 5
+    #: Largest request body in MB (GISGRID_MAX_UPLOAD_MB); larger ones answer 413.
+    max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB
+    #: Most vertices of one geometry posted to the grid editor (GISGRID_MAX_EDIT_VERTICES).
+    max_edit_vertices: int = DEFAULT_MAX_EDIT_VERTICES
+    #: Host names the web app answers to (GISGRID_TRUSTED_HOSTS); None: the serve address,
+    #: localhost, 127.0.0.1 and ::1 (see gisgrid.web.trusted_hosts).
+    trusted_hosts: tuple[str, ...] | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -101,7 +119,48 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         stale_months=_months(env.get("GISGRID_STALE_MONTHS")),
         grade_scheme=_grade_scheme(env.get("GISGRID_GRADE_SCHEME")),
         csp=_csp_mode(env.get("GISGRID_CSP")),
+        export_jobs_per_client=_whole("GISGRID_EXPORT_JOBS_PER_CLIENT", env.get("GISGRID_EXPORT_JOBS_PER_CLIENT"), 2, 1, 100),
+        export_results_kept=_whole("GISGRID_EXPORT_RESULTS_KEPT", env.get("GISGRID_EXPORT_RESULTS_KEPT"), 5, 1, 1000),
+        max_upload_mb=_upload_mb(env.get("GISGRID_MAX_UPLOAD_MB")),
+        max_edit_vertices=_edit_vertices(env.get("GISGRID_MAX_EDIT_VERTICES")),
+        trusted_hosts=_trusted_hosts(env.get("GISGRID_TRUSTED_HOSTS")),
     )
+
+
+def _upload_mb(raw: str | None) -> float:
+    if not raw or not raw.strip():
+        return DEFAULT_MAX_UPLOAD_MB
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0.01 <= value <= 1024:  # also refuses NaN
+        raise ConfigError(f"GISGRID_MAX_UPLOAD_MB was {raw!r}; expected a number of megabytes 0.01-1024")
+    return value
+
+
+def _edit_vertices(raw: str | None) -> int:
+    if not raw or not raw.strip():
+        return DEFAULT_MAX_EDIT_VERTICES
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        value = 0
+    if not 4 <= value <= 10_000_000:
+        raise ConfigError(f"GISGRID_MAX_EDIT_VERTICES was {raw!r}; expected a whole number 4-10000000")
+    return value
+
+
+def _trusted_hosts(raw: str | None) -> tuple[str, ...] | None:
+    if raw is None or not raw.strip():
+        return None
+    hosts = tuple(h.strip().lower() for h in raw.split(",") if h.strip())
+    bad = [h for h in hosts if not re.fullmatch(r"\.?[a-z0-9.-]+|\[?[0-9a-f:.]+\]?", h) or h in (".", "*")]
+    if bad:
+        raise ConfigError(f"GISGRID_TRUSTED_HOSTS had {', '.join(map(repr, bad))}; expected comma-separated "
+                          "host names or addresses without port (e.g. grid.example.gov.cn,10.0.0.5,::1; "
+                          "a leading dot allows subdomains)")
+    return hosts
 
 
 def _csp_mode(raw: str | None) -> str:
@@ -134,6 +193,18 @@ def _grade_scheme(raw: str | None) -> str:
         raise ConfigError(f"GISGRID_GRADE_SCHEME was {raw!r}; expected ABC (A/B/C, 人社部规〔2016〕1号) "
                           f"or ABCD (A–D, older local schemes)")
     return scheme
+
+
+def _whole(name: str, raw: str | None, default: int, low: int, high: int) -> int:
+    if not raw or not raw.strip():
+        return default
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        raise ConfigError(f"{name} was {raw!r}; expected a whole number {low}-{high}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} was {value}; expected a whole number {low}-{high}")
+    return value
 
 
 def _count(name: str, raw: str | None) -> int:

@@ -7,6 +7,7 @@ Commands that write do a dry run unless given ``--commit``; every command takes
 from __future__ import annotations
 
 from gisgrid.cli import db, demo, employers, export, grids  # noqa: F401  (register the commands)
+from gisgrid.cli import jobs  # noqa: F401,E402  (gisgrid jobs …)
 from gisgrid.cli.base import cli
 
 __all__ = ["cli", "main"]

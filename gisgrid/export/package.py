@@ -20,7 +20,7 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
-from typing import IO
+from typing import IO, Callable
 
 import geopandas as gpd
 import pandas as pd
@@ -40,11 +40,13 @@ from gisgrid.export.registers import export_registers, export_roster
 __all__ = ["MANIFEST_NAME", "export_package", "write_grid_data", "summarise_grids"]
 
 MANIFEST_NAME = "清单.csv"
+#: Steps export_package reports to its ``progress`` callback.
+PACKAGE_STEPS = 9
 
 
 def export_package(session: Session, path: str | Path | IO[bytes], level: int = 2, paper: str = "A3",
                    settings: Settings | None = None, generation: str | None = None,
-                   today: dt.date | None = None) -> dict:
+                   today: dt.date | None = None, progress: Callable[[int, int, str], None] | None = None) -> dict:
     """Write the whole filing package as a zip.
 
     Parameters
@@ -55,6 +57,9 @@ def export_package(session: Session, path: str | Path | IO[bytes], level: int = 
         Level of the coloured grids on the diagram (2 = streets/towns).
     paper : {"A4", "A3"}
         Paper of the diagram and the atlas.
+    progress : callable, optional
+        Called as ``progress(step, steps, label)`` before each of the package's steps
+        (a background job shows it, e.g. ``3/9 网格图集``).
 
     Returns
     -------
@@ -84,17 +89,27 @@ def export_package(session: Session, path: str | Path | IO[bytes], level: int = 
             f"08_较高及以上风险占比分级图_第{finest}级.pdf",
         ]
         common = {"settings": settings, "generation": gen.name, "issued_on": today, "paper": paper}
+        step = _stepper(progress, PACKAGE_STEPS)
+        step("网格划分示意图（PDF）")
         export_diagram(session, work / names[0], level=level, **common)
+        step("网格划分示意图（PNG）")
         export_diagram(session, work / names[1], level=level, **common)
+        step("网格图集")
         export_diagram(session, work / names[2], level=level, atlas=True, **common)
+        step("用人单位登记册")
         export_registers(session, work / names[3], generation=gen.name, today=today,
                          stale_months=settings.stale_months)
+        step("四定人员花名册")
         export_roster(session, work / names[4], generation=gen.name, today=today)
+        step("网格统计表")
         summarise_grids(session, gen.name, today, stale_months=settings.stale_months).to_excel(
             work / names[5], index=False, sheet_name="网格统计")
         # Where the risky employers are, at the finest level: what the upper level asks first.
+        step("风险分级图")
         export_diagram(session, work / names[6], level=finest, colour_by="risk_share", **common)
+        step("网格数据")
         data_files = write_grid_data(read_grids(session, gen), work / "07_网格数据")
+        step("清单与压缩")
         files = [work / n for n in names] + data_files
         rows = [_manifest_row(f, work) for f in files]
         manifest = io.StringIO()
@@ -109,6 +124,11 @@ def export_package(session: Session, path: str | Path | IO[bytes], level: int = 
     size = Path(path).stat().st_size if isinstance(path, (str, Path)) else None
     return {"path": describe_target(path), "generation": gen.name, "files": rows,
             "manifest": MANIFEST_NAME, "size": size, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def _stepper(progress, steps: int):
+    count = iter(range(1, steps + 1))
+    return (lambda label: progress(next(count), steps, label)) if progress else (lambda label: None)
 
 
 def _manifest_row(path: Path, root: Path) -> dict:
