@@ -1,0 +1,54 @@
+"""The four roles and what each may do (README.md "Roles and scopes" is the same table).
+
+A capability is a verb on a kind of thing; the scope (which grids) is decided separately
+by :mod:`gisgrid.access.scope`.  Nothing else in gisgrid compares role names.
+"""
+
+from __future__ import annotations
+
+ROLES: dict[str, str] = {
+    "admin": "系统管理员",
+    "planner": "网格规划员",
+    "leader": "领导",
+    "inspector": "监察员/协管员",
+}
+
+#: capability → what it allows (for the README table and error messages)
+CAPABILITIES: dict[str, str] = {
+    "grids.read": "查看网格（各版本、草稿）",
+    "grids.edit": "编辑网格草稿、导入、启用",
+    "employers.points": "查看用人单位点位和网格内户数",
+    "employers.personal": "查看用人单位档案（法定代表人、联系人、电话等）",
+    "employers.write": "记录走访、更正联系信息、人工标注位置",
+    "exports": "导出网格图、登记册、花名册、上报材料",
+    "staff.manage": "配置四定人员",
+    "users.manage": "管理账号、角色",
+    "audit.read": "查看审计日志",
+}
+
+_ALL = frozenset(CAPABILITIES)
+GRANTS: dict[str, frozenset[str]] = {
+    "admin": _ALL,
+    # Planners draw grids and balance workloads: counts and points, never personal fields.
+    "planner": frozenset({"grids.read", "grids.edit", "employers.points"}),
+    "leader": frozenset({"grids.read", "employers.points", "employers.personal", "exports", "audit.read"}),
+    # Inspectors: everything about the employers of their own grids (scope), nothing beyond.
+    "inspector": frozenset({"grids.read", "employers.points", "employers.personal", "employers.write",
+                            "exports"}),
+}
+
+
+def check_role(role: str) -> str:
+    """Return ``role`` if it is one of :data:`ROLES`, else raise InputError naming the allowed ones."""
+    from gisgrid.errors import InputError
+
+    if role not in ROLES:
+        raise InputError(f"role was {role!r}; expected one of {', '.join(ROLES)}")
+    return role
+
+
+def may(role: str, capability: str) -> bool:
+    """True when ``role`` has ``capability`` (unknown capabilities are a programming error)."""
+    if capability not in CAPABILITIES:
+        raise KeyError(f"unknown capability {capability!r}")
+    return capability in GRANTS.get(role, frozenset())
