@@ -1,32 +1,71 @@
 """Export pages: ``/exports`` lists the exports, each with a download button.
 
-Every file is produced on request into memory (or a temporary directory for the zip)
-and sent back; nothing is written into the source tree.
+The long exports — every diagram (PNG/PDF, single or atlas), the whole-city register and the
+filing package — are background jobs (:mod:`gisgrid.jobs.exports`): the request answers at
+once, ``202`` with the job and its status URL (``200`` with the download when an identical
+export of unchanged data is stored already), a worker process builds the file, the page
+polls the status and offers the download. A client may have ``export_jobs_per_client`` heavy
+exports open; the next answers ``429``. Quick ones stay plain downloads built in the request:
+the register of one grid and the 四定 roster.
+
+Without JavaScript a form submission gets a status page that reloads itself until the
+file is ready.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
-import tempfile
-from pathlib import Path
+import re
 
-from flask import Blueprint, current_app, render_template, request, send_file
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, send_file, url_for
 
 from gisgrid.analysis.indicators import INDICATORS
-from gisgrid.errors import InputError
+from gisgrid.errors import GisgridError, InputError, NotFound
 from gisgrid.export.data import find_export_generation, grid_levels, list_grid_choices
 from gisgrid.export.diagram import PAPERS
+from gisgrid.jobs.exports import get_job, request_export, result_path
 from gisgrid.web.db import get_session
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MIMETYPES = {"png": "image/png", "pdf": "application/pdf", "xlsx": XLSX, "zip": "application/zip"}
+#: Seconds a status page without JavaScript waits before it looks again.
+REFRESH_S = 3
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_STATUS_TEXT = {"queued": "排队中", "running": "正在生成", "done": "已完成", "failed": "生成失败"}
+
+
+def requester_key(req) -> str:
+    """Who a heavy export counts against (the per-client limit).
+
+    Today the client's address; once there are accounts, the signed-in user's id goes
+    here, and nowhere else. Behind a reverse proxy every client has the proxy's address:
+    configure the proxy fix (``X-Forwarded-For``) before relying on the limit there.
+    """
+    return req.remote_addr or "unknown"
 
 
 def _settings():
     return current_app.config["GISGRID_SETTINGS"]
+
+
+def _wants_json() -> bool:
+    """JSON unless the client prefers a page (a browser following a link or a form)."""
+    accept = request.accept_mimetypes
+    return not accept["text/html"] > accept["application/json"]
+
+
+@bp.errorhandler(GisgridError)
+def _export_error(exc: GisgridError):
+    """JSON for the export page's script (it shows ``message``, in Chinese); pages for people."""
+    from gisgrid.web.errors import _render
+
+    if _wants_json():
+        message = exc.message if _CJK.search(exc.message or "") else f"导出请求有误：{exc.message}"
+        return jsonify({**exc.as_dict(), "message": message}), exc.status
+    return _render(exc.status, exc.message, exc.as_dict())
 
 
 def _level(default: int | None) -> int | None:
@@ -52,10 +91,55 @@ def _grid() -> str | None:
     return code
 
 
+def _existing_grid(code: str | None) -> str | None:
+    """Refuse an unknown grid code now (404), not minutes later in the job."""
+    if code is not None:
+        from gisgrid.export.data import find_grid
+
+        session = get_session()
+        generation = find_export_generation(session)
+        try:
+            find_grid(session, generation, code)
+        except NotFound:
+            raise NotFound(f"网格编码 {code!r} 在网格版本“{generation.name}”中不存在；请从“范围”列表中选择") from None
+    return code
+
+
+def _colour() -> str | None:
+    colour_by = request.args.get("colour") or None
+    if colour_by is not None and colour_by not in INDICATORS:
+        raise InputError(f"着色为 {colour_by[:20]!r}；应为 {'、'.join(INDICATORS)} 之一，或留空（相邻异色）")
+    return colour_by
+
+
 def _send(buffer: io.BytesIO, name: str, ext: str):
     buffer.seek(0)
     stamp = dt.date.today().strftime("%Y%m%d")
     return send_file(buffer, mimetype=MIMETYPES[ext], as_attachment=True, download_name=f"{name}_{stamp}.{ext}")
+
+
+def job_view(job: dict) -> dict:
+    """What the page's script reads about a job."""
+    done = job["status"] == "done"
+    return {"id": job["id"], "kind": job["kind"], "label": job["label"], "status": job["status"],
+            "step": job["step"], "steps": job["steps"], "step_label": job["step_label"],
+            "progress": job["progress"], "error": job["error"], "file_name": job["file_name"],
+            "size": job["size"], "status_url": url_for("exports.job_status", job_id=job["id"]),
+            "download_url": url_for("exports.job_download", job_id=job["id"]) if done else None}
+
+
+def _start(kind: str, params: dict):
+    session = get_session()
+    job, _ = request_export(session, _settings(), kind, params, requester_key(request))
+    session.commit()  # the worker must see the row before this answer reaches the client
+    view = job_view(job)
+    if not _wants_json():
+        target = view["download_url"] or view["status_url"]
+        return redirect(target, 303)
+    response = jsonify({**view, "stored": job["status"] == "done"})
+    response.status_code = 200 if job["status"] == "done" else 202
+    response.headers["Location"] = view["status_url"]
+    return response
 
 
 @bp.get("")
@@ -70,36 +154,27 @@ def index():
 
 @bp.get("/diagram")
 def diagram():
-    from gisgrid.export.diagram import export_diagram
-
     fmt = request.args.get("format", "pdf")
     if fmt not in ("png", "pdf"):
         raise InputError(f"格式为 {fmt[:10]!r}；应为 png 或 pdf")
     atlas = request.args.get("atlas") == "1"
-    if atlas:
-        fmt = "pdf"
-    grid = _grid()
-    colour_by = request.args.get("colour") or None
-    if colour_by is not None and colour_by not in INDICATORS:
-        raise InputError(f"着色为 {colour_by[:20]!r}；应为 {'、'.join(INDICATORS)} 之一，或留空（相邻异色）")
-    buffer = io.BytesIO()
-    export_diagram(get_session(), buffer, level=_level(None), grid_code=grid, paper=_paper("A4"),
-                   employers=request.args.get("employers") == "1", atlas=atlas, settings=_settings(), fmt=fmt,
-                   colour_by=colour_by)
-    kind = f"{INDICATORS[colour_by].label}分级图" if colour_by else "网格划分示意图"
-    name = (f"{kind}集" if atlas and colour_by else "网格图集" if atlas else kind) + (f"_{grid}" if grid else "")
-    return _send(buffer, name, fmt)
+    params = {"level": _level(None), "grid": _grid(), "paper": _paper("A4"), "colour": _colour(),
+              "employers": request.args.get("employers") == "1", "format": "pdf" if atlas else fmt}
+    _existing_grid(params["grid"])
+    return _start("atlas" if atlas else "diagram", params)
 
 
 @bp.get("/register")
 def register():
+    grid = _grid()
+    level = _level(None)
+    if grid is None:  # the whole city: thousands of rows, a job
+        return _start("register", {"grid": None, "level": level})
     from gisgrid.export.registers import export_registers
 
-    grid = _grid()
     buffer = io.BytesIO()
-    export_registers(get_session(), buffer, grid_code=grid, level=_level(None),
-                     stale_months=current_app.config["GISGRID_SETTINGS"].stale_months)
-    return _send(buffer, "用人单位登记册" + (f"_{grid}" if grid else ""), "xlsx")
+    export_registers(get_session(), buffer, grid_code=grid, level=level, stale_months=_settings().stale_months)
+    return _send(buffer, f"用人单位登记册_{grid}", "xlsx")
 
 
 @bp.get("/roster")
@@ -113,10 +188,32 @@ def roster():
 
 @bp.get("/package")
 def package():
-    from gisgrid.export.package import export_package
+    return _start("package", {"level": _level(2), "paper": _paper("A3")})
 
-    with tempfile.TemporaryDirectory(prefix="gisgrid-web-") as tmp:
-        target = Path(tmp) / "package.zip"
-        export_package(get_session(), target, level=_level(2), paper=_paper("A3"), settings=_settings())
-        buffer = io.BytesIO(target.read_bytes())
-    return _send(buffer, "网格上报材料", "zip")
+
+def _job_or_404(job_id: int) -> dict:
+    job = get_job(get_session(), job_id)
+    if job is None:
+        abort(404)
+    return job
+
+
+@bp.get("/jobs/<int:job_id>")
+def job_status(job_id: int):
+    job = _job_or_404(job_id)
+    if _wants_json():
+        return jsonify(job_view(job))
+    return render_template("export_job.html", job=job_view(job), status_text=_STATUS_TEXT[job["status"]],
+                           refresh=REFRESH_S if job["status"] in ("queued", "running") else None)
+
+
+@bp.get("/jobs/<int:job_id>/download")
+def job_download(job_id: int):
+    job = _job_or_404(job_id)
+    path = result_path(_settings(), job)
+    if path is None:
+        if job["status"] == "done":  # its file was removed from GISGRID_HOME/exports
+            raise NotFound("该导出文件已不在服务器上，请重新导出")
+        raise NotFound(f"该导出尚未完成（{_STATUS_TEXT.get(job['status'], job['status'])}），完成后才能下载")
+    ext = path.suffix.lstrip(".")
+    return send_file(path, mimetype=MIMETYPES.get(ext), as_attachment=True, download_name=job["file_name"])
