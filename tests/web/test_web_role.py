@@ -53,6 +53,20 @@ def test_web_role_writes_rows_through_the_cell_triggers(web_engine):
     assert moved == 1 and before > 0 and after == before - 1
 
 
+def test_web_role_queues_an_export_job(demo_app, web_engine):
+    """Requesting a long export (export_job row + procrastinate's defer function) works as the web role."""
+    from sqlalchemy.orm import Session
+
+    from gisgrid.jobs.exports import request_export
+
+    with Session(web_engine) as session:
+        job, new = request_export(session, demo_app.config["GISGRID_SETTINGS"], "package",
+                                  {"level": 2, "paper": "A3"}, "web-role-test")
+        queued = session.execute(sa.text("SELECT count(*) FROM procrastinate_jobs")).scalar()
+        session.rollback()
+    assert new and job["status"] == "queued" and queued >= 1
+
+
 def test_serve_as_root_warns_on_stderr(monkeypatch, demo_url, pg_cluster, tmp_path):
     import os
 
@@ -63,6 +77,7 @@ def test_serve_as_root_warns_on_stderr(monkeypatch, demo_url, pg_cluster, tmp_pa
     served = []
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     monkeypatch.setattr(waitress, "serve", lambda app, **kw: served.append(kw))  # no server started
+    monkeypatch.setattr("gisgrid.jobs.queue.start_worker_process", lambda settings: None)  # nor a worker
     env = {"GISGRID_DATABASE_URL": demo_url, "GISGRID_HOME": str(tmp_path),
            "GISGRID_WEB_DATABASE_URL": pg_cluster.web_url_for(demo_url.rsplit("/", 1)[1])}
     result = CliRunner().invoke(cli, ["serve", "--port", "5999"], env=env, catch_exceptions=False)
