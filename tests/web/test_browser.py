@@ -48,11 +48,13 @@ def _open(browser, url: str, base: str, shot: str):
             route.abort()
 
     page.route("**/*", only_local)
-    page.goto(url, wait_until="networkidle")
-    # employers arrive by fetch after load: wait until the cluster layer has markers
-    page.wait_for_function(
-        "document.querySelectorAll('.leaflet-marker-pane .leaflet-marker-icon, "
-        ".leaflet-map-pane svg path').length > 20", timeout=20_000)
+    # "load", not "networkidle": Playwright's networkidle is 500 ms without requests, which
+    # on a busy machine comes while the page's inline scripts still run, before the map
+    # has even asked for its employers.  The employers arrive by fetch after load: wait
+    # for their clusters (the grid polygons alone are drawn before that).
+    page.goto(url, wait_until="load")
+    page.locator(".leaflet-marker-pane .leaflet-marker-icon.gg-cluster").first.wait_for(
+        state="attached", timeout=30_000)
     page.wait_for_timeout(500)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / shot))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 
 import pytest
 from werkzeug.serving import make_server
@@ -49,6 +50,9 @@ class _TileLog:
             return {p: s for p, s in self.served if int(TILE_PATH.match(p).group(1)) == z}
 
 
+TILE_LOGS: dict[str, _TileLog] = {}  # the tile log of each running tiled_app, by its URL
+
+
 @pytest.fixture(scope="module")
 def tiled_app(demo_url, tmp_path_factory):
     from gisgrid.web import create_app
@@ -58,8 +62,11 @@ def tiled_app(demo_url, tmp_path_factory):
     log = _TileLog(create_app({"TESTING": True}, settings=settings))
     server = make_server("127.0.0.1", 0, log, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", log
+    url = f"http://127.0.0.1:{server.server_port}"
+    TILE_LOGS[url] = log
+    yield url  # a plain URL: other browser tests (test_csp_browser) use this fixture too
     server.shutdown()
+    del TILE_LOGS[url]
 
 
 # The tiles of the current zoom level (Leaflet gives its level container the highest
@@ -102,12 +109,16 @@ def _wait_for_tiles(page, log: _TileLog, z: int) -> dict[str, int]:
     """Wait until every tile of zoom ``z`` on screen is fetched and drawn; return the app's log."""
     # Fetched: the page has asked for tiles of this zoom and has every answer, and each of
     # its canvases on screen is drawn (Leaflet marks a tile loaded once VectorGrid drew it).
-    page.wait_for_function(f"""() => {{
-        const t = ({_PAGE_TILES_JS})({z});
-        return t.timed.length > 0 && t.timed.every(e => e.done)
-            && t.canvases > 0 && t.loaded === t.canvases;
-    }}""", timeout=60_000, polling=250)
-    state = page.evaluate(_PAGE_TILES_JS, z)
+    # Polled from here (page.evaluate is not subject to the page's CSP; wait_for_function's
+    # in-page polling may be).  The deadline only bounds a hang: nothing here is timed.
+    deadline = time.monotonic() + 60
+    while True:
+        state = page.evaluate(_PAGE_TILES_JS, z)
+        if (state["timed"] and all(e["done"] for e in state["timed"])
+                and state["canvases"] and state["loaded"] == state["canvases"]):
+            break
+        assert time.monotonic() < deadline, f"tiles of zoom {z} not all fetched and drawn: {state}"
+        page.wait_for_timeout(250)
     served = log.at_zoom(z)
     # The app answered exactly the tiles the page timed, with the same statuses.
     assert {e["path"]: e["status"] for e in state["timed"]} == served
@@ -117,7 +128,7 @@ def _wait_for_tiles(page, log: _TileLog, z: int) -> dict[str, int]:
 
 @pytest.mark.browser
 def test_tiled_map_draws_and_opens_employer_popups(browser, tiled_app):  # noqa: F811
-    base, log = tiled_app
+    base, log = tiled_app, TILE_LOGS[tiled_app]
     outside, errors = [], []
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     page.add_init_script("performance.setResourceTimingBufferSize(5000)")
