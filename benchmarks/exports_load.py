@@ -1,0 +1,190 @@
+"""Benchmark: a plain page while ten clients ask for heavy exports at once.
+
+Runs the product as a person runs it: ``gisgrid demo`` loads the demonstration city (20,000
+employers) into a private cluster under --home, then ``gisgrid serve`` (waitress, 8 threads,
+with its export worker as a child process) serves it on a free local port. In one run it
+times ``/grids/<code>`` --samples times alone (the baseline), then sends 10 heavy export
+requests at once — each from its own loopback address (127.0.0.2 …), as ten clients would,
+each a different export (packages, atlases, whole-city register, diagrams) so that none is a
+stored result or the same job — and times the same page again while the worker builds them.
+It reports the plain page's p50/p95 with and without the load, how fast the heavy requests
+were answered, and how far the jobs got. Budget: the plain page ≤ 1 s at p95 under the load.
+
+Only loopback addresses are contacted; every loop is bounded in count and time.
+
+    python benchmarks/exports_load.py [--home DIR] [--samples 40] [--load-seconds 240] [--grid 419901001]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HEAVY = [
+    "/exports/package?level=2&paper=A3",
+    "/exports/package?level=2&paper=A4",
+    "/exports/diagram?atlas=1&paper=A3",
+    "/exports/diagram?atlas=1&paper=A4&colour=risk_share",
+    "/exports/register",
+    "/exports/diagram?format=pdf&paper=A3",
+    "/exports/diagram?format=png&level=3&paper=A4",
+    "/exports/diagram?format=pdf&paper=A4&employers=1",
+    "/exports/diagram?format=png&paper=A4&colour=insured_rate",
+    "/exports/diagram?format=pdf&paper=A3&colour=contract_rate",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def gisgrid(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from gisgrid.cli import main; main()", *args]
+
+
+def get(port: int, path: str, source: str = "127.0.0.1", timeout: float = 120) -> tuple[int, bytes, float]:
+    start = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0))
+    try:
+        conn.request("GET", path, headers={"Accept": "application/json"})
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    return response.status, body, time.perf_counter() - start
+
+
+def percentiles(values: list[float]) -> dict:
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return {"n": len(values), "p50_ms": round(statistics.median(ordered) * 1000, 1), "p95_ms": round(p95 * 1000, 1),
+            "max_ms": round(ordered[-1] * 1000, 1)}
+
+
+def time_page(port: int, path: str, samples: int, until=None, pause: float = 0.25) -> list[float]:
+    times = []
+    for _ in range(samples):
+        status, _, seconds = get(port, path)
+        assert status == 200, (path, status)
+        times.append(seconds)
+        if until is not None and until():
+            break
+        time.sleep(pause)
+    return times
+
+
+def heavy_client(port: int, index: int, path: str, deadline: float, results: list) -> None:
+    source = f"127.0.0.{2 + index}"
+    status, body, answered = get(port, path, source)
+    record = {"path": path, "client": source, "status": status, "answered_s": round(answered, 3)}
+    results[index] = record
+    if status not in (200, 202):
+        record["error"] = body[:200].decode("utf-8", "replace")
+        return
+    job = json.loads(body)
+    record["job"] = job["id"]
+    while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(1.0)
+        _, body, _ = get(port, job["status_url"], source)
+        job = json.loads(body)
+        record["progress"] = job["progress"]
+    record["final"] = job["status"]
+
+
+def wait_until_up(port: int, process: subprocess.Popen, seconds: float = 300) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"gisgrid serve exited with {process.returncode}")
+        try:
+            if get(port, "/exports", timeout=30)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(1)
+    raise SystemExit("gisgrid serve did not answer within 5 minutes")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--home", type=Path, help="GISGRID_HOME to use (default: a new temporary one)")
+    parser.add_argument("--db-port", type=int, help="port of its private cluster (default: a free one)")
+    parser.add_argument("--samples", type=int, default=40, help="plain-page requests per phase")
+    parser.add_argument("--load-seconds", type=float, default=240, help="longest time to time the page under load")
+    parser.add_argument("--grid", default="419901001", help="the grid page to time (/grids/CODE)")
+    args = parser.parse_args()
+
+    home = args.home or Path(tempfile.mkdtemp(prefix="gisgrid-exports-load-"))
+    env = {**os.environ, "GISGRID_HOME": str(home), "GISGRID_DB_PORT": str(args.db_port or free_port())}
+    env.pop("GISGRID_DATABASE_URL", None)
+    print(f"GISGRID_HOME={home}; loading the demo city …", flush=True)
+    subprocess.run(gisgrid("demo"), env=env, check=True, stdout=subprocess.DEVNULL)
+    port = free_port()
+    server = subprocess.Popen(gisgrid("serve", "--port", str(port)), env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_up(port, server)
+        page = f"/grids/{args.grid}"
+        time_page(port, page, 3)  # warm up: imports, caches, connections
+        baseline = time_page(port, page, args.samples)
+
+        results: list = [None] * len(HEAVY)
+        deadline = time.monotonic() + args.load_seconds
+        clients = [threading.Thread(target=heavy_client, args=(port, i, path, deadline, results))
+                   for i, path in enumerate(HEAVY)]
+        load_started = time.perf_counter()
+        for client in clients:
+            client.start()
+
+        def jobs_over() -> bool:
+            return all(not c.is_alive() for c in clients) or time.monotonic() > deadline
+
+        time.sleep(0.5)  # let the ten requests land first
+        loaded = time_page(port, page, 100_000, until=jobs_over)
+        for client in clients:
+            client.join(timeout=max(0.0, deadline - time.monotonic()) + 60)
+        load_seconds = time.perf_counter() - load_started
+    finally:
+        server.send_signal(signal.SIGTERM)  # its worker child gets SIGTERM with it
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        subprocess.run(gisgrid("db", "down"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    done = [r for r in results if r and r.get("final") == "done"]
+    answered = [r["answered_s"] for r in results if r]
+    report = {
+        "page": page,
+        "plain_page_alone": percentiles(baseline),
+        "plain_page_under_10_heavy_exports": percentiles(loaded),
+        "heavy_requests_answered": percentiles(answered),
+        "heavy_statuses": sorted({r["status"] for r in results if r}),
+        "jobs_done_during_load": len(done), "load_window_s": round(load_seconds, 1),
+        "jobs": results,
+    }
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+    p95 = report["plain_page_under_10_heavy_exports"]["p95_ms"]
+    verdict = "within" if p95 <= 1000 else "OVER"
+    print(f"plain page p50/p95: alone {report['plain_page_alone']['p50_ms']}/{report['plain_page_alone']['p95_ms']} ms, "
+          f"under 10 heavy exports {report['plain_page_under_10_heavy_exports']['p50_ms']}/{p95} ms "
+          f"({verdict} the 1 s budget); heavy requests answered in p95 "
+          f"{report['heavy_requests_answered']['p95_ms']} ms; {len(done)}/{len(HEAVY)} jobs done in "
+          f"{report['load_window_s']} s")
+
+
+if __name__ == "__main__":
+    main()
