@@ -72,12 +72,27 @@ class DeclaredCrs:
         return self.crs is None
 
 
-def parse_crs(text: str) -> DeclaredCrs:
+#: The EPSG codes a request may name (``supported_only``): CGCS2000 and WGS84 lon/lat, the
+#: Xian 1980 and Beijing 1954 lon/lat, and the Gauss–Krüger zones (3°/6°, with or without
+#: zone prefix) of CGCS2000 (4491–4554), Xian 1980 (2327–2390) and Beijing 1954
+#: (2401–2442, 21413–21423, 21453–21463): what China's division and survey data come in.
+SUPPORTED_EPSG = frozenset({4490, 4326, 4214, 4610, *range(4491, 4555), *range(2327, 2391),
+                            *range(2401, 2443), *range(21413, 21424), *range(21453, 21464)})
+_EPSG_CODE = re.compile(r"(?:epsg\s*:\s*)?(\d{4,5})", re.IGNORECASE)
+_ALLOWED = ("EPSG:xxxx (e.g. EPSG:4490 CGCS2000, EPSG:4547 Gauss–Krüger 114°E, EPSG:2383 Xian 1980), "
+            "CGCS2000, WGS84, gcj02 (Amap/Tencent) or bd09 (Baidu)")
+
+
+def parse_crs(text: str, *, supported_only: bool = False) -> DeclaredCrs:
     """Read a ``--crs`` value: ``EPSG:xxxx``, a bare code, ``gcj02``, ``bd09``, ``CGCS2000``, ``WGS84``.
 
     The usual register spellings are accepted too, in any case and width, with or without
     spaces, hyphens and a 坐标/坐标系 suffix: 国测局, 火星坐标系, 高德, 腾讯 (GCJ-02); 百度坐标,
     bd09ll (BD-09); 2000国家大地坐标系, 国家2000, 大地2000, 天地图 (CGCS2000); GPS, WGS-84 (WGS84).
+    Nothing else reaches pyproj: a PROJ string, WKT, JSON or file path is refused (they can
+    name grid files to open and take PROJ into code paths no one here tested). With
+    ``supported_only`` (what a web request may give) the EPSG code must also be one of
+    :data:`SUPPORTED_EPSG`.
 
     Examples
     --------
@@ -85,22 +100,26 @@ def parse_crs(text: str) -> DeclaredCrs:
     (True, 'EPSG:4547', 'EPSG:4490')
     >>> parse_crs("火星坐标系").name, parse_crs("BD09LL").name, parse_crs("2000国家大地坐标系").name
     ('gcj02', 'bd09', 'EPSG:4490')
+    >>> parse_crs("+proj=longlat +datum=WGS84")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    gisgrid.errors.InputError: CRS was '+proj=longlat +datum=WGS84'; expected EPSG:xxxx ...
     """
-    raw = unicodedata.normalize("NFKC", text or "").strip()
+    raw = unicodedata.normalize("NFKC", text if isinstance(text, str) else "").strip()
     value = _ALIASES.get(crs_alias_key(raw), raw)
     if value in SHIFTED:
         return DeclaredCrs(value, None)
-    if re.fullmatch(r"\d{4,5}", value):
-        value = f"EPSG:{value}"
+    match = _EPSG_CODE.fullmatch(value)
+    code = int(match.group(1)) if match else None
+    if code is None or (supported_only and code not in SUPPORTED_EPSG):
+        shown = text[:60] + "…" if isinstance(text, str) and len(text) > 60 else text
+        raise InputError(f"CRS was {shown!r}; expected {_ALLOWED}"
+                         + ("; other EPSG codes are not accepted here" if code is not None else ""))
     try:
-        crs = pyproj.CRS.from_user_input(value)
+        crs = pyproj.CRS.from_epsg(code)
     except pyproj.exceptions.CRSError:
-        raise InputError(
-            f"CRS was {text!r}; expected EPSG:xxxx (e.g. EPSG:4490 CGCS2000, EPSG:4547 Gauss–Krüger "
-            "114°E, EPSG:2383 Xian 1980), gcj02 (Amap/Tencent) or bd09 (Baidu)"
-        ) from None
-    epsg = crs.to_epsg()
-    return DeclaredCrs(f"EPSG:{epsg}" if epsg else crs.to_string(), crs)
+        raise InputError(f"CRS was {text!r}: EPSG:{code} is no known EPSG CRS; expected {_ALLOWED}") from None
+    return DeclaredCrs(f"EPSG:{code}", crs)
 
 
 def gcj02_to_wgs84(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

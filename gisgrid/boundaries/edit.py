@@ -30,13 +30,14 @@ class EditRefused(Conflict):
 
 
 def split_grid(session: Session, generation: str, code: str, line, *, version: int | None = None,
-               new_codes: list[str] | None = None, actor: str = "cli") -> dict:
+               new_codes: list[str] | None = None, actor: str = "cli", max_vertices: int | None = None) -> dict:
     """Split grid ``code`` along ``line`` (a LineString crossing it).
 
     The part first in reading order (north → south, west → east) keeps the code
     and identity; the others get ``new_codes`` or the next free codes under the
     parent. Children follow the part that holds their representative point (a
-    child the line crosses is refused: split it first).
+    child the line crosses is refused: split it first). A line of more than
+    ``max_vertices`` vertices is refused before anything is read.
 
     Examples
     --------
@@ -44,9 +45,9 @@ def split_grid(session: Session, generation: str, code: str, line, *, version: i
     ...            version=1)["codes"]  # doctest: +SKIP
     ['419901001002', '419901001021']
     """
+    line = _geometry(line, ("LineString", "MultiLineString"), "line", max_vertices)
     gen_id, before_errors = _begin(session, generation)
     grid = _lock(session, gen_id, code, version)
-    line = _geometry(line, ("LineString", "MultiLineString"), "line")
     # The pieces of the split, kept apart (a union would glue them back together).
     pieces = [piece for part in shapely.get_parts(grid["geom"])
               for piece in shapely.get_parts(shapely.ops.split(part, line)) if piece.geom_type == "Polygon"]
@@ -145,7 +146,7 @@ def move_unit(session: Session, generation: str, unit_code: str, to_code: str, *
 
 
 def replace_geometry(session: Session, generation: str, code: str, geometry, *, snap_m: float = 5.0,
-                     version: int | None = None, actor: str = "cli") -> dict:
+                     version: int | None = None, actor: str = "cli", max_vertices: int | None = None) -> dict:
     """Replace grid ``code``'s boundary; neighbours give way, slivers are snapped.
 
     Each vertex of the new boundary within ``snap_m`` metres of a neighbour's or
@@ -155,7 +156,8 @@ def replace_geometry(session: Session, generation: str, code: str, geometry, *, 
     it, so no sliver is left. (``shapely.snap`` onto densified neighbours was tried:
     it inserts their vertices and folds edges into self-intersections.) Area the
     grid gives up beyond that must be taken by a neighbour's edit first, or the
-    edit is refused with the gap.
+    edit is refused with the gap. A boundary of more than ``max_vertices`` vertices
+    is refused before anything is read.
 
     Examples
     --------
@@ -164,9 +166,9 @@ def replace_geometry(session: Session, generation: str, code: str, geometry, *, 
     """
     if not 0 <= snap_m <= 100:
         raise InputError(f"snap tolerance was {snap_m} m; expected 0 to 100 m")
+    drawn = _geometry(geometry, ("Polygon", "MultiPolygon"), "geometry", max_vertices)
     gen_id, before_errors = _begin(session, generation)
     grid = _lock(session, gen_id, code, version)
-    drawn = _geometry(geometry, ("Polygon", "MultiPolygon"), "geometry")
     if not drawn.is_valid:
         raise InputError(f"the new boundary of {code} is not valid: {shapely.is_valid_reason(drawn)}")
     siblings = _siblings(session, gen_id, grid)
@@ -207,16 +209,62 @@ _DEGREE_PER_M = 1 / 85_000
 
 
 def _snap_vertices(geom, reference, tolerance: float):
-    """Move each vertex of ``geom`` onto the nearest reference vertex, else edge, within ``tolerance``."""
+    """Move each vertex of ``geom`` onto the nearest reference vertex, else edge, within ``tolerance``.
+
+    Both lookups go through an STRtree (of the reference's vertices, and of its edges cut
+    into two-point segments), so a vertex costs a tree descent, not a pass over every
+    reference vertex: a 100,000-vertex boundary held a worker for minutes all-pairs. The
+    result is the all-pairs one, coordinate for coordinate (tests/boundaries/test_edit_limits.py).
+    """
     coords = shapely.get_coordinates(geom)
+    ref_coords = shapely.get_coordinates(reference)
+    if len(coords) == 0 or len(ref_coords) == 0:
+        return geom
     points = shapely.points(coords)
-    vertices = shapely.multipoints(shapely.get_coordinates(reference))
-    to_vertex = shapely.get_coordinates(shapely.shortest_line(points, vertices))[1::2]
-    to_edge = shapely.get_coordinates(shapely.shortest_line(points, reference))[1::2]
-    near_vertex = (shapely.distance(points, vertices) <= tolerance)[:, None]
-    near_edge = (shapely.distance(points, reference) <= tolerance)[:, None]
-    snapped = np.where(near_vertex, to_vertex, np.where(near_edge, to_edge, coords))
+    snapped = coords.copy()
+    at_vertex, vertex = _nearest_within(points, shapely.points(ref_coords), tolerance)
+    snapped[at_vertex] = ref_coords[vertex]
+    segments = _segments(reference)
+    at_edge, edge = _nearest_within(points, segments, tolerance)
+    off_vertex = ~np.isin(at_edge, at_vertex)
+    at_edge, edge = at_edge[off_vertex], edge[off_vertex]
+    if len(at_edge):
+        snapped[at_edge] = shapely.get_coordinates(shapely.shortest_line(points[at_edge], segments[edge]))[1::2]
     return shapely.transform(geom, lambda _: snapped)
+
+
+def _nearest_within(points: np.ndarray, items: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """(point indices, nearest item index of each) for the points within ``tolerance`` of an item.
+
+    Of items equally near, the lowest index wins, as GEOS's own nearest-point search keeps
+    the first minimum it meets.
+    """
+    if len(items) == 0:
+        return np.array([], dtype=np.intp), np.array([], dtype=np.intp)
+    # Every item within reach (the tree's envelope test plus GEOS's dwithin, with a little
+    # slack so that its cut-off never decides a tie), then the same distance the all-pairs
+    # search took the minimum of.  (STRtree.query_nearest with max_distance was ~20x slower.)
+    point, item = shapely.STRtree(items).query(points, predicate="dwithin",
+                                               distance=tolerance * (1 + 1e-9) + 1e-15)
+    distance = shapely.distance(points[point], items[item])
+    keep = distance <= tolerance
+    point, item, distance = point[keep], item[keep], distance[keep]
+    order = np.lexsort((item, distance, point))
+    point, item = point[order], item[order]
+    first = np.unique(point, return_index=True)[1]
+    return point[first], item[first]
+
+
+def _segments(lines) -> np.ndarray:
+    """The two-point segments of every line (and polygon ring) in ``lines``, in their order."""
+    parts = shapely.get_parts(lines)
+    polygonal_parts = shapely.get_type_id(parts) == 3
+    parts[polygonal_parts] = shapely.boundary(parts[polygonal_parts])
+    parts = shapely.get_parts(parts)
+    coords, index = shapely.get_coordinates(parts, return_index=True)
+    same_line = index[:-1] == index[1:]
+    return shapely.linestrings(np.stack([coords[:-1][same_line], coords[1:][same_line]], axis=1))
+
 
 def _begin(session: Session, generation: str) -> tuple[int, set]:
     gen = get_or_create_draft(session, generation) if generation else None
@@ -312,8 +360,10 @@ def _parent_geom(session: Session, parent_id: int | None):
     return shapely.from_wkb(bytes(wkb))
 
 
-def _geometry(value, allowed: tuple[str, ...], what: str):
+def _geometry(value, allowed: tuple[str, ...], what: str, max_vertices: int | None = None):
     if isinstance(value, (str, dict)):
+        if max_vertices is not None and isinstance(value, dict):
+            _check_vertex_count(_count_positions(value.get("geometry", value)), max_vertices, what)
         try:
             value = shapely.from_geojson(json.dumps(value)) if isinstance(value, dict) else (
                 shapely.from_geojson(value) if value.lstrip().startswith("{") else shapely.from_wkt(value))
@@ -321,10 +371,33 @@ def _geometry(value, allowed: tuple[str, ...], what: str):
             raise InputError(f"{what} is not valid GeoJSON or WKT") from None
     if getattr(value, "geom_type", None) == "Feature":
         value = value.geometry
-    if value is None or value.is_empty or value.geom_type not in allowed:
+    if not isinstance(value, shapely.Geometry) or value.is_empty or value.geom_type not in allowed:
         got = getattr(value, "geom_type", type(value).__name__)
         raise InputError(f"{what} was a {got}; expected {' or '.join(allowed)} in CGCS2000 lon/lat")
+    if max_vertices is not None:
+        _check_vertex_count(int(shapely.get_num_coordinates(value)), max_vertices, what)
     return value
+
+
+def _count_positions(geometry) -> int:
+    """Positions in a GeoJSON geometry's ``coordinates``, counted before shapely parses it."""
+    count, stack = 0, [geometry]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.get(key) for key in ("coordinates", "geometries"))
+        elif isinstance(item, list):
+            if item and not isinstance(item[0], list):
+                count += 1  # a position [x, y(, z)]
+            else:
+                stack.extend(item)
+    return count
+
+
+def _check_vertex_count(count: int, limit: int, what: str) -> None:
+    if count > limit:
+        raise InputError(f"{what} has {count} vertices; at most {limit} are accepted "
+                         "(GISGRID_MAX_EDIT_VERTICES): simplify it before posting")
 
 
 def _multi(geom):

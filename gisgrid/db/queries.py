@@ -27,8 +27,8 @@ def find_generation(session: Session, name: str | None = None, on: dt.date | Non
     if name:
         gen = session.scalar(query.where(Generation.name == name))
         if gen is None:
-            names = session.scalars(sa.select(Generation.name).order_by(Generation.id)).all()
-            raise NotFound(f"generation {name!r} does not exist; known: {', '.join(names) or 'none'}")
+            # No list of the others: a web 404 must not enumerate drafts (`gisgrid grids list` does).
+            raise NotFound(f"generation {name[:100]!r} does not exist (gisgrid grids list shows them)")
         return gen
     if on:
         gen = session.scalar(query.where(

@@ -9,14 +9,22 @@ from flask import Flask
 from gisgrid.config import Settings, load_settings
 
 
-def create_app(test_config: dict | None = None, settings: Settings | None = None) -> Flask:
-    """Build the app. ``settings`` default to the ``GISGRID_*`` environment."""
+def create_app(test_config: dict | None = None, settings: Settings | None = None, *,
+               serve_host: str | None = None) -> Flask:
+    """Build the app. ``settings`` default to the ``GISGRID_*`` environment.
+
+    ``serve_host`` is the address ``gisgrid serve --host`` listens on: with
+    ``GISGRID_TRUSTED_HOSTS`` unset it is trusted as a ``Host`` name besides localhost.
+    """
+    from gisgrid.web import security
+
     app = Flask(__name__)
     settings = settings or load_settings()
     app.config.from_mapping(
         SECRET_KEY=settings.secret_key or secrets.token_hex(32),
         GISGRID_SETTINGS=settings,
         JSON_AS_ASCII=False,
+        **security.limits_config(settings, serve_host),
     )
     if test_config:
         app.config.update(test_config)
@@ -25,6 +33,7 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
     from gisgrid.web import compress, csp, db, errors, maps
 
     db.init_app(app)
+    security.init_app(app)
     csp.init_app(app)
     compress.init_app(app)
     errors.init_app(app)

@@ -13,22 +13,39 @@ import threading
 from collections import OrderedDict
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app
 
 from gisgrid.boundaries.edit import merge_grids, move_unit, replace_geometry, split_grid
 from gisgrid.boundaries.validate import public_report, report_geojson, validate_generation
 from gisgrid.db.queries import find_generation
-from gisgrid.errors import GisgridError, InputError
+from gisgrid.errors import GisgridError
 from gisgrid.web.db import get_session
+from gisgrid.web.params import (
+    ACTOR_CHARS, CODE_CHARS, NAME_CHARS, check_text, field_codes, field_int, field_number, field_text, field_versions,
+    json_object,
+)
 
 bp = Blueprint("boundaries_api", __name__, url_prefix="/api/generations/<generation>")
 
 
 def _body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InputError("the request body must be a JSON object")
-    return body
+    return json_object()
+
+
+def _generation(name: str) -> str:
+    return check_text(name, "网格版本名称", NAME_CHARS)
+
+
+def _code(code: str) -> str:
+    return check_text(code, "网格编码", CODE_CHARS)
+
+
+def _actor(body: dict) -> str:
+    return field_text(body, "actor", "操作人", ACTOR_CHARS) or "web"
+
+
+def _max_vertices() -> int:
+    return current_app.config["GISGRID_SETTINGS"].max_edit_vertices
 
 
 def _run(edit):
@@ -44,6 +61,7 @@ def _run(edit):
 
 @bp.get("/validation")
 def validation(generation: str):
+    generation = _generation(generation)
     return public_report(validate_generation(get_session(), generation))
 
 
@@ -59,7 +77,7 @@ _REPORTS_KEPT = 8
 def validation_geojson(generation: str):
     """The validation report as GeoJSON for the map's "边界问题" layer."""
     session = get_session()
-    gen = find_generation(session, generation)
+    gen = find_generation(session, _generation(generation))
     state = session.execute(sa.text(
         "SELECT count(*), md5(string_agg(concat_ws('|', id, code, name, level, kind, parent_id, "
         "md5(ST_AsBinary(geom))), ',' ORDER BY id)) FROM grid WHERE generation_id = :g"), {"g": gen.id}).one()
@@ -77,30 +95,32 @@ def validation_geojson(generation: str):
 
 @bp.post("/grids/<code>/split")
 def split(generation: str, code: str):
-    body = _body()
-    return _run(lambda s: split_grid(s, generation, code, body.get("line"), version=body.get("version"),
-                                     new_codes=body.get("new_codes"), actor=body.get("actor") or "web"))
+    generation, code, body = _generation(generation), _code(code), _body()
+    version, new_codes, actor = field_int(body, "version", "版本号"), field_codes(body, "new_codes", "新编码"), _actor(body)
+    return _run(lambda s: split_grid(s, generation, code, body.get("line"), version=version,
+                                     new_codes=new_codes or None, actor=actor, max_vertices=_max_vertices()))
 
 
 @bp.post("/merge")
 def merge(generation: str):
-    body = _body()
-    return _run(lambda s: merge_grids(s, generation, list(body.get("codes") or []), versions=body.get("versions"),
-                                      actor=body.get("actor") or "web"))
+    generation, body = _generation(generation), _body()
+    codes, versions, actor = field_codes(body, "codes", "要合并的网格"), field_versions(body), _actor(body)
+    return _run(lambda s: merge_grids(s, generation, codes, versions=versions, actor=actor))
 
 
 @bp.post("/grids/<code>/move")
 def move(generation: str, code: str):
-    body = _body()
-    if not body.get("to"):
-        raise InputError("'to' (the receiving grid's code) is required")
-    return _run(lambda s: move_unit(s, generation, code, body["to"], versions=body.get("versions"),
-                                    new_code=body.get("new_code"), actor=body.get("actor") or "web"))
+    generation, code, body = _generation(generation), _code(code), _body()
+    to = field_text(body, "to", "接收网格的编码", CODE_CHARS, required=True)
+    new_code = field_text(body, "new_code", "新编码", CODE_CHARS)
+    versions, actor = field_versions(body), _actor(body)
+    return _run(lambda s: move_unit(s, generation, code, to, versions=versions, new_code=new_code, actor=actor))
 
 
 @bp.put("/grids/<code>/geometry")
 def geometry(generation: str, code: str):
-    body = _body()
-    return _run(lambda s: replace_geometry(s, generation, code, body.get("geometry"),
-                                           snap_m=float(body.get("snap_m", 5.0)), version=body.get("version"),
-                                           actor=body.get("actor") or "web"))
+    generation, code, body = _generation(generation), _code(code), _body()
+    snap_m = field_number(body, "snap_m", "吸附容差（米）", 0, 100, default=5.0)
+    version, actor = field_int(body, "version", "版本号"), _actor(body)
+    return _run(lambda s: replace_geometry(s, generation, code, body.get("geometry"), snap_m=snap_m,
+                                           version=version, actor=actor, max_vertices=_max_vertices()))

@@ -4,39 +4,71 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from gisgrid.crs import parse_crs
 from gisgrid.employers.queries import find_employer, list_employers, place_employer
 from gisgrid.errors import InputError
 from gisgrid.web.db import get_session
+from gisgrid.web.params import (
+    ACTOR_CHARS, CODE_CHARS, arg_text, check_number, check_text, field_text, json_object, shown,
+)
 
 bp = Blueprint("employers_api", __name__, url_prefix="/api/employers")
 LIST_LIMIT = 5_000
+#: An employer key: an 18-character credit code, or ``#ID`` / an id.
+KEY_CHARS = 19
+_FLAGS = {"": False, "0": False, "false": False, "no": False, "1": True, "true": True, "yes": True}
+PLACE_BODY = ("请求体应为 JSON 对象：{\"lon\": 经度, \"lat\": 纬度, \"crs\": 可选（CGCS2000、WGS84、gcj02、bd09 "
+              "或 EPSG 代码）, \"actor\": 操作人}")
+
+
+def employer_key(key: str) -> str:
+    """A credit code or ``#ID`` from the path, as :func:`find_employer` reads it."""
+    key = check_text(key, "用人单位（统一社会信用代码或 #编号）", KEY_CHARS).strip()
+    if not key.isascii():  # digits such as "²" pass isdigit() but not int()
+        raise InputError(f"用人单位为 {shown(key)}；应为 18 位统一社会信用代码或 #编号（半角字母数字）")
+    return key
 
 
 @bp.get("")
 def employer_list():
     """Employers with grid, risk and location: ``?grid=CODE``, ``?unassigned=1`` (待定位 and outside)."""
-    unassigned = request.args.get("unassigned", "").lower() in ("1", "true", "yes")
-    rows = list_employers(get_session(), request.args.get("grid") or None, unassigned, limit=LIST_LIMIT)
+    flag = (arg_text("unassigned", "unassigned 参数", 10) or "").lower()
+    if flag not in _FLAGS:
+        raise InputError(f"unassigned 为 {shown(flag)}；应为 1 或 0（true/false）")
+    grid = arg_text("grid", "网格编码", CODE_CHARS)
+    rows = list_employers(get_session(), grid, _FLAGS[flag], limit=LIST_LIMIT)
     return jsonify(rows)
 
 
 @bp.get("/<code>")
 def employer_file(code: str):
     """One employer's file: record, grid, grades and survey history."""
-    return jsonify(find_employer(get_session(), code))
+    return jsonify(find_employer(get_session(), employer_key(code)))
 
 
 @bp.post("/<code>/place")
 def employer_place(code: str):
-    """Place an employer by hand: JSON ``{"lon": …, "lat": …, "crs": "gcj02"?, "actor": "…"}``."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or "lon" not in body or "lat" not in body:
-        raise InputError("请求体应为 JSON：{\"lon\": 经度, \"lat\": 纬度, \"crs\": 可选（CGCS2000/gcj02/bd09）, "
-                         "\"actor\": 操作人}")
-    actor = str(body.get("actor") or request.remote_user or "web").strip()[:100]
+    """Place an employer by hand: JSON ``{"lon": …, "lat": …, "crs": "gcj02"?, "actor": "…"}``.
+
+    ``crs`` is one of the supported systems only (:data:`gisgrid.crs.SUPPORTED_EPSG` and
+    the CGCS2000/WGS84/gcj02/bd09 names): never a PROJ string, WKT or path.
+    """
+    key = employer_key(code)
+    if not request.get_data(cache=True):
+        raise InputError(PLACE_BODY)
+    body = json_object()
+    if "lon" not in body or "lat" not in body:
+        raise InputError(PLACE_BODY)
+    # Projected coordinates (Gauss–Krüger metres) reach millions; the China check follows.
+    lon = check_number(body["lon"], "经度（\"lon\"）", -1e8, 1e8)
+    lat = check_number(body["lat"], "纬度（\"lat\"）", -1e8, 1e8)
+    crs = field_text(body, "crs", "坐标系", 40)
+    if crs is not None:
+        crs = parse_crs(crs, supported_only=True).name
+    actor = (field_text(body, "actor", "操作人", ACTOR_CHARS) or request.remote_user or "web").strip()[:100]
     session = get_session()
     try:
-        result = place_employer(session, code, body["lon"], body["lat"], body.get("crs"), actor)
+        result = place_employer(session, key, lon, lat, crs, actor)
     except Exception:
         session.rollback()  # the error handler answers, so teardown would otherwise commit
         raise

@@ -14,6 +14,7 @@ from gisgrid.employers.queries import find_employer
 from gisgrid.errors import InputError
 from gisgrid.maps import ColourBy, MapSelector, build_grid_map, classify_indicator, render_map_parts
 from gisgrid.web.db import get_session
+from gisgrid.web.params import CODE_CHARS, NAME_CHARS, arg_int, arg_text, check_text, shown
 from gisgrid.labels import CREDIT_CODE_STATUS, GENERATION_STATUS, KIND_LABELS, LOCATED_BY_LABELS, ROLE_LABELS
 
 bp = Blueprint("maps", __name__)
@@ -81,9 +82,9 @@ def _colouring(session, generation, choice: str | None, level: str | None, keep:
     choice = choice or ADJACENT
     level = level or next(iter(levels))
     if choice != ADJACENT and choice not in INDICATORS:
-        raise InputError(f"colour was {choice!r}; expected {ADJACENT} or one of {', '.join(INDICATORS)}")
+        raise InputError(f"着色（colour）为 {shown(choice)}；应为 {ADJACENT} 或 {'、'.join(INDICATORS)} 之一")
     if level not in levels:
-        raise InputError(f"level was {level!r}; expected one of {', '.join(levels)}")
+        raise InputError(f"层级（level）为 {shown(level)}；应为 {'、'.join(levels)} 之一")
     fields = [("colour", "着色", ((ADJACENT, "相邻网格异色"),
                                  *((key, ind.label) for key, ind in INDICATORS.items())), choice)]
     if len(levels) > 1:
@@ -102,7 +103,7 @@ def _colouring(session, generation, choice: str | None, level: str | None, keep:
 @bp.get("/")
 def index():
     session = get_session()
-    requested = request.args.get("generation") or None
+    requested = arg_text("generation", "网格版本名称", NAME_CHARS)
     active = active_generation(session)
     generation = find_generation(session, requested)
     is_active = active is not None and generation.id == active.id
@@ -113,8 +114,8 @@ def index():
     by_risk = grid_detail(session, top["code"], generation=generation.name)["by_risk"] if top and is_active else {}
     colour_by, selector = (None, None)
     if is_active:
-        colour_by, selector = _colouring(session, generation, request.args.get("colour"),
-                                         request.args.get("level"))
+        colour_by, selector = _colouring(session, generation, arg_text("colour", "着色", 40),
+                                         arg_text("level", "层级", 10))
     title = f"{_settings().city_name}劳动保障监察网格"
     if not is_active:
         title += f"（{generation.name}，{GENERATION_STATUS.get(generation.status, generation.status)}）"
@@ -155,14 +156,14 @@ def _grid_scene(session, detail: dict):
 @bp.get("/grids/<code>")
 def grid_page(code: str):
     session = get_session()
-    detail = grid_detail(session, code)
+    detail = grid_detail(session, check_text(code, "网格编码", CODE_CHARS))
     areas, units, focus = _grid_scene(session, detail)
     colour_by = selector = None
     if detail["level"] <= AREA_LEVEL and not units.empty:
         # The city page offers both levels; a street/town page colours its communities/villages.
         levels = FILL_LEVELS if detail["level"] < AREA_LEVEL else {str(UNIT_LEVEL): FILL_LEVELS[str(UNIT_LEVEL)]}
-        colour_by, selector = _colouring(session, active_generation(session), request.args.get("colour"),
-                                         request.args.get("level"), levels=levels)
+        colour_by, selector = _colouring(session, active_generation(session), arg_text("colour", "着色", 40),
+                                         arg_text("level", "层级", 10), levels=levels)
     parts = _map_parts(areas, units, url_for("maps.employers_data", grid=code), focus=focus,
                        title=f"{detail['code']} {detail['name']}", employer_count=detail["employers"],
                        colour_by=colour_by, selector=selector)
@@ -176,8 +177,10 @@ def grid_page(code: str):
 @bp.get("/employers/<key>")
 def employer_page(key: str):
     """一企一档: the record, its grid and 四定 staff, risk and its reasons, grades, surveys, a map."""
+    from gisgrid.web.employers_api import employer_key
+
     session = get_session()
-    record = find_employer(session, key, _settings().stale_months)
+    record = find_employer(session, employer_key(key), _settings().stale_months)
     grid_code = record["grid_code"] or record["nearest_grid_code"]
     grid = grid_detail(session, grid_code) if grid_code else None
     # Placement through the JSON API (by credit code, or id without one).
@@ -209,6 +212,7 @@ def search_page():
     text = (request.args.get("q") or "").strip()
     if len(text) > 100:
         raise InputError(f"搜索内容过长（{len(text)} 个字符）；最多 100 个字符")
+    check_text(text, "搜索内容", 100)
     found = search(get_session(), text, limit=SEARCH_LIMIT)
     # One exact hit: go straight to it.
     if len(found["grids"]) + len(found["employers"]) == 1:
@@ -232,14 +236,12 @@ def _ancestor_at(session, detail: dict, level: int) -> str:
 
 @bp.get("/api/employers.geojson")
 def employers_data():
-    grid = request.args.get("grid") or None
-    if grid is not None and len(grid) > 32:
-        raise InputError(f"grid code was {grid[:40]!r}…; expected at most 32 characters")
+    grid = arg_text("grid", "网格编码", CODE_CHARS)
     body = employers_geojson(get_session(), grid)
     return Response(body, mimetype="application/geo+json")
 
 
 @bp.get("/api/grids")
 def grids_data():
-    level = request.args.get("level", type=int)
+    level = arg_int("level", "层级", 1, 6)
     return {"grids": list_grids(get_session(), level=level)}

@@ -1,29 +1,27 @@
 """Vector tiles for the map: ``/tiles/employers/<z>/<x>/<y>.pbf``.
 
 Thin on purpose: the SQL lives in :mod:`gisgrid.maps.tiles`.  Errors here are JSON even
-though the path is not under ``/api/``: a tile is data, never a page.
+though the path is not under ``/api/`` (:mod:`gisgrid.web.errors`): a tile is data, never a
+page.  Tiles carry employers' names, so they are never cached (:mod:`gisgrid.web.security`).
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+import re
+
+from flask import Blueprint, Response
 
 from gisgrid.db.queries import active_generation
-from gisgrid.errors import GisgridError, InputError
+from gisgrid.errors import InputError
 from gisgrid.maps.tiles import RAW_MIN_ZOOM, check_tile_address, employer_tile
 from gisgrid.web.db import get_session
 
 bp = Blueprint("tiles", __name__)
 
 MVT_MIMETYPE = "application/vnd.mapbox-vector-tile"
-# Employers move and assignments change with imports, placements and reassignments: a few
-# minutes of staleness is fine, and panning back and forth should not re-query.
-CACHE_CONTROL = "private, max-age=300"
-
-
-@bp.errorhandler(GisgridError)
-def _tile_error(exc: GisgridError):
-    return jsonify(exc.as_dict()), exc.status
+# The points carry employers' names and risk levels: kept in no browser or proxy cache
+# (a shared office PC), at the cost of re-querying when a user pans back.
+CACHE_CONTROL = "no-store"
 
 
 @bp.get("/tiles/employers/<z>/<x>/<y>.pbf")
@@ -41,12 +39,16 @@ def employer_tile_view(z: str, x: str, y: str):
     return response
 
 
+_WHOLE = re.compile(r"[0-9]{1,10}")
+
+
 def _tile_address(z: str, x: str, y: str) -> tuple[int, int, int]:
-    try:
-        zi, xi, yi = int(z), int(x), int(y)
-    except ValueError:
-        raise InputError(f"tile address was {z}/{x}/{y}; expected three whole numbers z/x/y") from None
+    if not all(_WHOLE.fullmatch(part) for part in (z, x, y)):
+        given = f"{z}/{x}/{y}"
+        raise InputError(f"瓦片地址为 {given[:40]!r}{'…' if len(given) > 40 else ''}；"
+                         "应为三个不带符号的整数 z/x/y（tile address: expected z/x/y whole numbers）")
+    zi, xi, yi = int(z), int(x), int(y)
     problem = check_tile_address(zi, xi, yi)
     if problem:
-        raise InputError(f"tile address {zi}/{xi}/{yi}: {problem}")
+        raise InputError(f"瓦片地址 {zi}/{xi}/{yi} 超出范围：{problem}")
     return zi, xi, yi
