@@ -68,7 +68,7 @@ def _serve(ctx: Context, host: str, port: int) -> None:
         click.echo(ROOT_WARNING, err=True)
     # Start and prepare the database, and check the web role, before the first request.
     role = get_web_engine(ctx.settings).url.username
-    app = create_app(settings=ctx.settings)
+    app = create_app(settings=ctx.settings, serve_host=host)  # a trusted Host name (GISGRID_TRUSTED_HOSTS)
     from gisgrid.jobs.queue import start_worker_process; start_worker_process(ctx.settings)  # noqa: E702  (exports)
     click.echo(f"gisgrid serving on http://{host}:{port}/ as database role {role} (Ctrl+C to stop)")
     serve_wsgi(app, host=host, port=port, threads=8, ident="gisgrid")
