@@ -88,8 +88,10 @@ def grid_frame(session: Session, level: int, generation: str | None = None,
           AND (CAST(:within AS text) IS NULL OR g.id IN (SELECT id FROM scope))
         ORDER BY g.code
     """
-    return gpd.read_postgis(sa.text(sql), session.connection(), geom_col="geom",
-                            params={"gen": gen.id, "level": level, "within": within_code})
+    frame = gpd.read_postgis(sa.text(sql), session.connection(), geom_col="geom",
+                             params={"gen": gen.id, "level": level, "within": within_code})
+    # No rows carry no SRID: an empty level (a draft still being loaded) is still EPSG:4490.
+    return frame if frame.crs is not None else frame.set_crs(4490)
 
 
 def grid_detail(session: Session, code: str, generation: str | None = None) -> dict:

@@ -110,6 +110,11 @@ def index():
     grids = list_grids(session, generation=generation.name)
     areas = grid_frame(session, AREA_LEVEL, generation=generation.name)
     units = grid_frame(session, UNIT_LEVEL, generation=generation.name)
+    if areas.empty:
+        # A draft still being loaded: draw whatever level it has as the coloured grids.
+        present = sorted({g["level"] for g in grids})
+        areas = grid_frame(session, present[0], generation=generation.name) if present else areas
+        units = units if not units.empty and present and present[0] != UNIT_LEVEL else units.iloc[0:0]
     top = next((g for g in grids if g["level"] == 1), None)
     by_risk = grid_detail(session, top["code"], generation=generation.name)["by_risk"] if top and is_active else {}
     colour_by, selector = (None, None)
