@@ -64,17 +64,23 @@ if [[ ! -x .venv/bin/python ]]; then
   echo "setup: creating .venv"
   "$PYTHON" -m venv .venv
 fi
-extras=""
-stamp=".venv/.installed"
-if [[ $WITH_TEST -eq 1 ]]; then
-  extras="[test]"
-  stamp=".venv/.installed-test"
+# Python packages: exactly requirements/tools.txt (pip itself, uv) and requirements/lock.txt
+# (setup.cfg's requirements with the test extra, and the build backend), every file checked
+# against its locked hash; gisgrid itself without dependencies.  Installed again whenever the
+# lock (or setup.cfg) changes.  bash scripts/lock.sh refreshes the lock.
+stamp=".venv/.installed-lock"
+want=$(cat requirements/tools.txt requirements/lock.txt setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1)
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  echo "setup: installing Python packages into .venv from requirements/lock.txt"
+  .venv/bin/python -m pip install -q --require-hashes -r requirements/tools.txt
+  .venv/bin/python -m pip install -q --require-hashes -r requirements/lock.txt
+  .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+  echo "$want" >"$stamp"
 fi
-if [[ ! -f "$stamp" || setup.cfg -nt "$stamp" ]]; then
-  echo "setup: installing Python packages into .venv"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".$extras"
-  touch "$stamp"
+if ! .venv/bin/python -m pip check >/dev/null; then
+  .venv/bin/python -m pip check >&2 || true
+  echo "setup: the installed packages do not fit together; if setup.cfg changed, run bash scripts/lock.sh" >&2
+  exit 1
 fi
 # matplotlib (if present) caches its font list; fonts installed after that are invisible.
 rm -f ~/.cache/matplotlib/fontlist-*.json 2>/dev/null || true
