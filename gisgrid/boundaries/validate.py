@@ -37,10 +37,14 @@ NOISE_WIDTH_M = 0.05
 NOISE_AREA_M2 = 1.0
 # Statistical division codes (DOMAIN.md): county 6 + town 3 + village 3 digits.
 CODE_PATTERNS: dict[str, str] = {"community": r"\d{12}", "village": r"\d{12}"}
-# A layer whose outline fits its parent level this much better once a GCJ-02/BD-09
-# shift is undone (or applied) is reported as shifted.
-OFFSET_MIN_MISMATCH = 0.002
-OFFSET_IMPROVEMENT = 0.3
+# Offsets: a point of a layer's outline "fits" when it lies within OFFSET_FIT_M of its
+# parents' outline. A layer fitting less than OFFSET_FITTING as it is, and at least
+# OFFSET_MIN_FIT (and OFFSET_GAIN times better) once a GCJ-02/BD-09 shift is undone
+# (or applied), is reported as shifted (GCJ-02 moves 300–700 m, BD-09 more).
+OFFSET_FIT_M = 10.0
+OFFSET_FITTING = 0.5
+OFFSET_MIN_FIT = 0.35
+OFFSET_GAIN = 2.0
 
 ERROR_KINDS = {"invalid_geometry", "empty_geometry", "missing_code", "duplicate_code", "bad_code",
                "unknown_parent", "outside_parent", "gap", "overlap", "suspected_offset", "check_failed"}
@@ -521,15 +525,14 @@ class _Checker:
         The gaps, overhangs and overlaps of a shifted layer are then measured with the
         shift undone, so the report still lists the layer's own problems.
         """
-        groups = self._children_by_parent()
-        by_level: dict[int, tuple[set, list]] = defaultdict(lambda: (set(), []))
-        for parent, children in groups.items():
-            level = int(self._row(children[0])["level"])
-            by_level[level][0].add(parent)
-            by_level[level][1].extend(children)
-        for level, (parents, children) in sorted(by_level.items()):
+        by_level: dict[int, dict[int, list[int]]] = defaultdict(dict)
+        for parent, children in self._children_by_parent().items():
+            by_level[int(self._row(children[0])["level"])][parent] = children
+        for level, groups in sorted(by_level.items()):
+            parents = list(groups)
+            children = [i for c in groups.values() for i in c]
             try:
-                finding = self._offset(parents, children)
+                finding = self._offset(groups)
             except GEOSException as exc:
                 self.failed(f"level-{level} layer's fit to level {level - 1}", sorted(children),
                             exc, level=level)
@@ -558,30 +561,65 @@ class _Checker:
             return cache[i]
         return align
 
-    def _offset(self, parents: set, children: list):
-        # Transforms bend edges: a repaired copy touching itself (a bow-tie made valid)
-        # can come out self-intersecting, so every moved geometry is repaired again.
-        latlon_children = robust(shapely.union_all, [self.ll[i] for i in children])
-        target = robust(shapely.union_all, [self.ll[i] for i in parents])
-        base = self._mismatch(latlon_children, target)
-        if base < OFFSET_MIN_MISMATCH:
+    def _offset(self, groups: dict[int, list[int]]):
+        """Which layer looks shifted, by which system, how far, and the layer's centre; or None.
+
+        Measured on points spaced evenly along the outer outline of each parent's
+        children: the share of them within OFFSET_FIT_M of the parents' outlines, as
+        they are and after undoing (or applying) a GCJ-02/BD-09 shift. Holes inside a
+        parent (a real gap, a missing or broken grid) do not count, and a share ignores
+        the stretches where an overhang or a missing grid runs along the parent's edge,
+        so a shifted layer with several defects is still recognised (the area of the
+        mismatch, used before, was swamped by them).
+        """
+        outlines, edges = [], []
+        for parent, children in groups.items():
+            covered = robust(shapely.union_all, [self.ll[i] for i in children])
+            outlines += [shapely.get_exterior_ring(part) for part in _pieces(covered)]
+            edges.append(self.ll[parent].boundary)
+        xy = _outline_points(shapely.MultiLineString(outlines)) if outlines else np.empty((0, 2))
+        if len(xy) == 0:
+            return None
+        edge = self._metric(shapely.union_all(edges))
+        shapely.prepare(edge)
+        base = self._fit(xy, edge)
+        if base >= OFFSET_FITTING:
             return None
         best = None
         for system in ("gcj02", "bd09"):
-            for which, move in (("children", _undo(system)), ("parents", _redo(system))):
-                moved = repaired(move(latlon_children))
-                score = self._mismatch(moved, target)
-                if best is None or score < best[0]:
+            for which, move in (("children", _undo_xy(system)), ("parents", _redo_xy(system))):
+                moved = move(xy)
+                score = self._fit(moved, edge)
+                if best is None or score > best[0]:
                     best = (score, which, system, moved)
         score, which, system, moved = best
-        if score > base * OFFSET_IMPROVEMENT:
+        if score < max(OFFSET_MIN_FIT, OFFSET_GAIN * base):
             return None
-        shift = self._metric(latlon_children).centroid.distance(self._metric(moved).centroid)
-        return which, system, shift, latlon_children.centroid
+        before = np.column_stack(self.to_metric.transform(xy[:, 0], xy[:, 1]))
+        after = np.column_stack(self.to_metric.transform(moved[:, 0], moved[:, 1]))
+        shift = float(np.median(np.hypot(*(after - before).T)))
+        centre = _safe_point(robust(shapely.union_all, [self.ll[i] for c in groups.values() for i in c]))
+        return which, system, shift, centre
 
-    def _mismatch(self, latlon_geom, target) -> float:
-        difference = self._metric(robust(shapely.symmetric_difference, latlon_geom, target))
-        return difference.area / max(self._metric(target).area, 1.0)
+    def _fit(self, lonlat: np.ndarray, edge) -> float:
+        """The share of these lon/lat points within OFFSET_FIT_M of ``edge`` (metric)."""
+        x, y = self.to_metric.transform(lonlat[:, 0], lonlat[:, 1])
+        return float(np.mean(shapely.dwithin(shapely.points(x, y), edge, OFFSET_FIT_M)))
+
+
+def _outline_points(lines, count: int = 400) -> np.ndarray:
+    """About ``count`` lon/lat points spaced evenly along ``lines``."""
+    step = max(lines.length / count, 1e-7)
+    return shapely.get_coordinates(shapely.segmentize(lines, step))
+
+
+def _undo_xy(system: str):
+    inverse = {"gcj02": gcj02_to_wgs84, "bd09": bd09_to_wgs84}[system]
+    return lambda xy: np.column_stack(inverse(xy[:, 0], xy[:, 1]))
+
+
+def _redo_xy(system: str):
+    return lambda xy: np.column_stack(wgs84_to_shifted(xy[:, 0], xy[:, 1], system))
 
 
 def _undo(system: str):
