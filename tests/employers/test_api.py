@@ -36,7 +36,7 @@ def test_place_over_http_records_who_and_assigns(api, engine):
 
 @pytest.mark.parametrize("body, status, text", [
     ({"lon": 113.7}, 400, "lon"),
-    ({"lon": "x", "lat": "y"}, 400, "expected numbers"),
+    ({"lon": "x", "lat": "y"}, 400, "应为 -1e+08–1e+08 的数"),
     ({"lon": 34.3, "lat": 113.7}, 400, "not in China"),
 ])
 def test_bad_placement_requests(api, body, status, text):

@@ -182,7 +182,7 @@ def test_index_colours_by_indicator_with_legend_and_column(client):
 
 def test_index_refuses_an_unknown_indicator_or_level(client):
     bad = client.get("/?colour=wages")
-    assert bad.status_code == 400 and "employers, risk_share" in bad.get_data(as_text=True)
+    assert bad.status_code == 400 and "employers、risk_share" in bad.get_data(as_text=True)
     assert client.get("/?colour=employers&level=7").status_code == 400
 
 
