@@ -8,8 +8,8 @@ by hand: its boundary with ``--vertices`` vertices, each ~2 m off the true edge.
 snapped with a 5 m tolerance onto the boundaries of its ``--neighbours`` neighbours and
 their parent, each of ``--neighbour-vertices`` vertices.
 Times the indexed snapping (:func:`gisgrid.boundaries.edit._snap_vertices`, STRtree)
-against the all-pairs version it replaced (kept below, as in
-tests/boundaries/test_edit_limits.py) in the same run, and checks both give the same
+against the all-pairs version it replaced (tests/boundaries/snap_oracle.py, the tests'
+oracle) in the same run, and checks both give the same
 coordinates. The all-pairs run at 100,000 vertices takes minutes: ``--skip-all-pairs``
 leaves it out.
 """
@@ -27,22 +27,10 @@ import shapely
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gisgrid.boundaries.edit import _DEGREE_PER_M, _snap_vertices  # noqa: E402
+from tests.boundaries.snap_oracle import snap_all_pairs  # noqa: E402  (the tests' oracle)
 
 X0, Y0, CELL = 113.70, 34.30, 0.01  # a grid ~0.9 km × 1.1 km in degrees
 JITTER_M = 2.0  # how far a hand-drawn vertex strays from the true edge (σ, metres)
-
-
-def snap_all_pairs(geom, reference, tolerance: float):
-    """The snapping before the STRtree: every vertex against every reference vertex and edge."""
-    coords = shapely.get_coordinates(geom)
-    points = shapely.points(coords)
-    vertices = shapely.multipoints(shapely.get_coordinates(reference))
-    to_vertex = shapely.get_coordinates(shapely.shortest_line(points, vertices))[1::2]
-    to_edge = shapely.get_coordinates(shapely.shortest_line(points, reference))[1::2]
-    near_vertex = (shapely.distance(points, vertices) <= tolerance)[:, None]
-    near_edge = (shapely.distance(points, reference) <= tolerance)[:, None]
-    snapped = np.where(near_vertex, to_vertex, np.where(near_edge, to_edge, coords))
-    return shapely.transform(geom, lambda _: snapped)
 
 
 def cell(col: int, row: int):

@@ -8,23 +8,14 @@ import pytest
 import shapely
 import sqlalchemy as sa
 from shapely.geometry import LineString, box
-from sqlalchemy.orm import Session
 
 from gisgrid.boundaries.edit import (
     EditRefused, merge_grids, move_unit, replace_geometry, split_grid,
 )
 from gisgrid.errors import Conflict, InputError
-from tests.boundaries.defects import S1, S2, V1, V2, V3, V4, deg, write_layers
+from tests.boundaries.defects import S1, S2, V1, V2, V3, V4, deg
 
 V5 = "419999002003"
-
-
-@pytest.fixture
-def draft(run_cli, tmp_path, engine):
-    for level, path in write_layers(tmp_path).items():
-        run_cli("grids", "import", path, "--level", level, "--commit")
-    with Session(engine) as session:
-        yield session
 
 
 def _geom(session, code):

@@ -8,26 +8,12 @@ import numpy as np
 import pytest
 import shapely
 from shapely.geometry import LineString, Polygon, box
-from sqlalchemy.orm import Session
 
 from gisgrid.boundaries.edit import _snap_vertices, replace_geometry, split_grid
 from gisgrid.config import Settings
 from gisgrid.errors import InputError
-from tests.boundaries.defects import V3, V4, deg, write_layers
-
-
-def _snap_vertices_all_pairs(geom, reference, tolerance: float):
-    """The snapping as it was before the STRtree (every vertex against every reference vertex):
-    kept here as the oracle."""
-    coords = shapely.get_coordinates(geom)
-    points = shapely.points(coords)
-    vertices = shapely.multipoints(shapely.get_coordinates(reference))
-    to_vertex = shapely.get_coordinates(shapely.shortest_line(points, vertices))[1::2]
-    to_edge = shapely.get_coordinates(shapely.shortest_line(points, reference))[1::2]
-    near_vertex = (shapely.distance(points, vertices) <= tolerance)[:, None]
-    near_edge = (shapely.distance(points, reference) <= tolerance)[:, None]
-    snapped = np.where(near_vertex, to_vertex, np.where(near_edge, to_edge, coords))
-    return shapely.transform(geom, lambda _: snapped)
+from tests.boundaries.defects import V3, V4, deg
+from tests.boundaries.snap_oracle import snap_all_pairs
 
 
 def _wobbly_ring(rng, centre, radius, n):
@@ -55,7 +41,7 @@ def _random_case(seed: int):
 def test_indexed_snapping_equals_the_all_pairs_result(seed):
     drawn, reference, tolerance = _random_case(seed)
     new = _snap_vertices(drawn, reference, tolerance)
-    old = _snap_vertices_all_pairs(drawn, reference, tolerance)
+    old = snap_all_pairs(drawn, reference, tolerance)
     assert np.array_equal(shapely.get_coordinates(new), shapely.get_coordinates(old))
     assert new.geom_type == old.geom_type
 
@@ -83,14 +69,6 @@ def test_snapping_onto_a_vertex_wins_over_a_nearer_edge():
 
 
 # -- the vertex cap --------------------------------------------------------------------------
-
-@pytest.fixture
-def draft(run_cli, tmp_path, engine):
-    for level, path in write_layers(tmp_path).items():
-        run_cli("grids", "import", path, "--level", level, "--commit")
-    with Session(engine) as session:
-        yield session
-
 
 def _circle(n: int, radius=0.5, centre=(2.5, 1.0)) -> dict:
     angles = np.linspace(0, 2 * np.pi, n, endpoint=False)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 import sqlalchemy as sa
-from werkzeug.serving import make_server
 
 from gisgrid.employers.identifiers import make_credit_code
 from tests.employers.test_place import ADDRESS_ROWS, _write
+from tests.live import serve_live
 from tests.web.test_browser import ARTIFACTS, browser  # noqa: F401  (module fixture)
 
 
@@ -20,31 +18,28 @@ def test_pending_employer_is_placed_by_clicking_its_page_map(grids, run_cli, tmp
     code = make_credit_code("419999", 3)          # "外地某路9号": nothing matches, 待定位
     from gisgrid.web import create_app
 
-    server = make_server("127.0.0.1", 0, create_app({"TESTING": True}, settings=settings), threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    try:
-        page.goto(f"{base}/employers/{code}", wait_until="networkidle")
-        assert "待定位" in page.inner_text("aside")
-        page.locator(".gg-place-button").click()
-        # The middle of 西河村 (x = 2.25 units, y = 0.4): map pixel from Leaflet itself.
-        name = page.evaluate("Object.keys(window).find(k => /^map_[0-9a-f]+$/.test(k))")
-        point = page.evaluate(f"window.{name}.latLngToContainerPoint([34.304, 113.7225])")
-        box = page.locator(".leaflet-container").bounding_box()
-        page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
-        page.locator(".gg-place-form input").fill("王协管员")
-        with page.expect_navigation(timeout=20_000):
-            page.locator(".gg-place-form button").click()
-        page.wait_for_load_state("networkidle")
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "employer-placed.png"))
-        text = page.inner_text("aside")
-    finally:
-        page.close()
-        server.shutdown()
+    with serve_live(create_app({"TESTING": True}, settings=settings)) as base:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            page.goto(f"{base}/employers/{code}", wait_until="networkidle")
+            assert "待定位" in page.inner_text("aside")
+            page.locator(".gg-place-button").click()
+            # The middle of 西河村 (x = 2.25 units, y = 0.4): map pixel from Leaflet itself.
+            name = page.evaluate("Object.keys(window).find(k => /^map_[0-9a-f]+$/.test(k))")
+            point = page.evaluate(f"window.{name}.latLngToContainerPoint([34.304, 113.7225])")
+            box = page.locator(".leaflet-container").bounding_box()
+            page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
+            page.locator(".gg-place-form input").fill("王协管员")
+            with page.expect_navigation(timeout=20_000):
+                page.locator(".gg-place-form button").click()
+            page.wait_for_load_state("networkidle")
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "employer-placed.png"))
+            text = page.inner_text("aside")
+        finally:
+            page.close()
     assert errors == []
     assert "419999002201" in text and "人工标注" in text and "王协管员" in text
     with engine.connect() as conn:

@@ -15,7 +15,8 @@ from urllib.parse import quote
 import pytest
 from tests.fixtures import hostile
 from tests.fixtures.hostile import hostile_city  # noqa: F401  (fixture)
-from tests.web.test_browser import ARTIFACTS
+from tests.live import serve_live
+from tests.web.test_browser import ARTIFACTS, browser  # noqa: F401  (module fixture)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -105,30 +106,8 @@ _ENTITIES = ("&lt;", "&gt;", "&quot;", "&#39;", "&#34;", "&amp;")
 
 @pytest.fixture(scope="module")
 def hostile_live(hostile_city):
-    import threading
-
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, hostile_city[2], threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    import shutil
-
-    from playwright.sync_api import sync_playwright
-
-    from tests.web.test_browser import CHROMIUM_ARGS
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
-                                    args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    with serve_live(hostile_city[2]) as url:
+        yield url
 
 
 class _Visit:
@@ -171,7 +150,7 @@ _OPEN_FIRST_EMPLOYER_POPUP = """() => {
 
 
 @pytest.mark.browser
-def test_every_page_kind_shows_hostile_text_literally_in_a_browser(chromium, hostile_live, hostile_city):
+def test_every_page_kind_shows_hostile_text_literally_in_a_browser(browser, hostile_live, hostile_city):  # noqa: F811
     _, rows, _, _ = hostile_city
     located = [r for r in rows if r["经度"]]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -179,7 +158,7 @@ def test_every_page_kind_shows_hostile_text_literally_in_a_browser(chromium, hos
     for path, names in (("/", [hostile.GRID_NAMES["419999001"], hostile.GRID_NAMES["419999002"]]),
                         ("/?colour=risk_share&level=3", [hostile.GRID_NAMES["419999001001"]]),
                         (f"/?generation={quote(hostile.DRAFT)}", [hostile.DRAFT])):
-        visit = _Visit(chromium, hostile_live, path)
+        visit = _Visit(browser, hostile_live, path)
         text = visit.text()
         for name in names:
             _literal(text, name, path)
@@ -188,7 +167,7 @@ def test_every_page_kind_shows_hostile_text_literally_in_a_browser(chromium, hos
         visit.page.close()
     # a street page and a community page: staff, employer list, labels and a popup
     for code in ("419999001", "419999001001", "419999001002", "419999002201"):
-        visit = _Visit(chromium, hostile_live, f"/grids/{code}")
+        visit = _Visit(browser, hostile_live, f"/grids/{code}")
         text = visit.text()
         _literal(text, hostile.GRID_NAMES[code], code)
         if code in hostile.STAFF:
@@ -201,7 +180,7 @@ def test_every_page_kind_shows_hostile_text_literally_in_a_browser(chromium, hos
         visit.page.close()
     # every employer's file (一企一档)
     for row in located:
-        visit = _Visit(chromium, hostile_live, f"/employers/{row['统一社会信用代码']}")
+        visit = _Visit(browser, hostile_live, f"/employers/{row['统一社会信用代码']}")
         text = visit.text()
         for column in ("单位名称", "地址", "法定代表人", "联系人", "联系电话", "行业"):
             _literal(text, row[column], f"{row['单位名称']} {column}")
@@ -211,7 +190,7 @@ def test_every_page_kind_shows_hostile_text_literally_in_a_browser(chromium, hos
     for path, expected in ((f"/search?q={quote('企业')}", [r["单位名称"] for r in located[:5]]),
                            (f"/search?q={quote('{{7*7}}')}", [hostile.GRID_NAMES["419999001"]]),
                            ("/exports", [])):
-        visit = _Visit(chromium, hostile_live, path)
+        visit = _Visit(browser, hostile_live, path)
         text = visit.text()
         for name in expected:
             _literal(text, name, path)
@@ -220,10 +199,10 @@ def test_every_page_kind_shows_hostile_text_literally_in_a_browser(chromium, hos
 
 
 @pytest.mark.browser
-def test_placing_by_hand_keeps_a_hostile_name_and_page_literal(chromium, hostile_live, hostile_city):
+def test_placing_by_hand_keeps_a_hostile_name_and_page_literal(browser, hostile_live, hostile_city):  # noqa: F811
     _, rows, _, _ = hostile_city
     row = rows[-1]  # the employer without coordinates
-    visit = _Visit(chromium, hostile_live, f"/employers/{row['统一社会信用代码']}")
+    visit = _Visit(browser, hostile_live, f"/employers/{row['统一社会信用代码']}")
     page = visit.page
     _literal(visit.text(), row["单位名称"], "unplaced")
     page.click("button.gg-place-button")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from shapely.geometry import box
-from werkzeug.serving import make_server
 
 from tests.boundaries.defects import V1, V2, villages_with, write_layers
+from tests.live import serve_live
 from tests.web.test_browser import ARTIFACTS, browser  # noqa: F401  (module fixture)
 
 
@@ -53,28 +51,25 @@ def test_unknown_generation_is_a_404(draft_app):
 
 @pytest.mark.browser
 def test_browser_draws_the_problem_and_counts_it(draft_app, browser):  # noqa: F811
-    server = make_server("127.0.0.1", 0, draft_app, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    errors, outside = [], []
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
-               else (outside.append(route.request.url), route.abort()))
-    try:
-        page.goto(f"{base}/?generation=draft", wait_until="networkidle")
-        page.wait_for_function(
-            "(document.querySelector('.gg-problems-note') || {}).textContent"
-            " && document.querySelector('.gg-problems-note').textContent.indexOf('边界问题') === 0",
-            timeout=20_000)
-        note = page.inner_text(".gg-problems-note")
-        drawn = page.eval_on_selector_all(
-            ".leaflet-gg-problems-pane path", "els => els.map(e => e.getAttribute('stroke'))")
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "draft-problems.png"))
-    finally:
-        page.close()
-        server.shutdown()
+    with serve_live(draft_app) as base:
+        errors, outside = [], []
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
+                   else (outside.append(route.request.url), route.abort()))
+        try:
+            page.goto(f"{base}/?generation=draft", wait_until="networkidle")
+            page.wait_for_function(
+                "(document.querySelector('.gg-problems-note') || {}).textContent"
+                " && document.querySelector('.gg-problems-note').textContent.indexOf('边界问题') === 0",
+                timeout=20_000)
+            note = page.inner_text(".gg-problems-note")
+            drawn = page.eval_on_selector_all(
+                ".leaflet-gg-problems-pane path", "els => els.map(e => e.getAttribute('stroke'))")
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "draft-problems.png"))
+        finally:
+            page.close()
     assert errors == [] and outside == []
     assert "错误" in note and "边界问题" in note
     assert "#d50000" in drawn

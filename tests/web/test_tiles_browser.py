@@ -16,10 +16,10 @@ import threading
 import time
 
 import pytest
-from werkzeug.serving import make_server
 
 from gisgrid.analysis.risk import RISK_LEVELS
 from gisgrid.config import Settings
+from tests.live import serve_live
 from tests.web.test_browser import ARTIFACTS, browser  # noqa: F401  (fixture)
 
 TILE_PATH = re.compile(r"^/tiles/employers/(\d+)/(\d+)/(\d+)\.pbf$")
@@ -60,13 +60,10 @@ def tiled_app(demo_url, tmp_path_factory):
     settings = Settings(home=tmp_path_factory.mktemp("tiles-home"), database_url=demo_url,
                         map_tiles_above=100)
     log = _TileLog(create_app({"TESTING": True}, settings=settings))
-    server = make_server("127.0.0.1", 0, log, threaded=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}"
-    TILE_LOGS[url] = log
-    yield url  # a plain URL: other browser tests (test_csp_browser) use this fixture too
-    server.shutdown()
-    del TILE_LOGS[url]
+    with serve_live(log) as url:
+        TILE_LOGS[url] = log
+        yield url  # a plain URL: other browser tests (test_csp_browser) use this fixture too
+        del TILE_LOGS[url]
 
 
 # The tiles of the current zoom level (Leaflet gives its level container the highest
