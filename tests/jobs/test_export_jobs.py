@@ -72,15 +72,19 @@ def test_package_job_reports_each_step_and_holds_what_the_synchronous_package_ho
     # Watch the steps as the worker writes them (its own transactions, visible at once).
     stop = threading.Event()
 
+    def look(conn):
+        row = conn.execute(sa.text("SELECT step, step_label FROM export_job WHERE id = :id"),
+                           {"id": job["id"]}).first()
+        conn.commit()
+        if row and (not seen or seen[-1] != tuple(row)):
+            seen.append(tuple(row))
+
     def watch():
         with city_engine.connect() as conn:
             while not stop.is_set():
-                row = conn.execute(sa.text("SELECT step, step_label FROM export_job WHERE id = :id"),
-                                   {"id": job["id"]}).first()
-                conn.commit()
-                if row and (not seen or seen[-1] != tuple(row)):
-                    seen.append(tuple(row))
+                look(conn)
                 stop.wait(0.05)
+            look(conn)  # the last step, written after the watcher's previous look
 
     watcher = threading.Thread(target=watch)
     watcher.start()
