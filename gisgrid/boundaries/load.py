@@ -97,7 +97,7 @@ def import_grids(session: Session, grid_file: GridFile, *, level: int, generatio
     _write(session, gen.id, level, grid_file, parent_codes, plan)
     if on_invalid == "fix":
         codes = set(grid_file.frame["code"])
-        repairs += _snap_slivers(session, gen.id, level, codes, sliver_width_m)
+        repairs += _with_features(_snap_slivers(session, gen.id, level, codes, sliver_width_m), grid_file)
         report = validate_generation(session, gen.name, sliver_width_m=sliver_width_m)
         validation = {key: _with_features([item for item in report[key]
                                            if item["level"] == level or codes & set(item["codes"])], grid_file)
