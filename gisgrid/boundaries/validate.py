@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from shapely.errors import GEOSException
 from sqlalchemy.orm import Session
 
-from gisgrid.boundaries.codes import code_extends, is_provisional
+from gisgrid.boundaries.codes import CODE_FORM, code_extends, code_form_problem, is_provisional, quoted_code
 from gisgrid.crs import STORAGE_CRS, gauss_kruger_epsg, gcj02_to_wgs84, bd09_to_wgs84, wgs84_to_shifted
 
 # A gap, overlap or overhang whose mean width (2·area/perimeter) is below this is a
@@ -35,8 +35,9 @@ SLIVER_WIDTH_M = 5.0
 # left by reprojection (a 1 mm strip along a 10 km edge is 10 m²), not problems.
 NOISE_WIDTH_M = 0.05
 NOISE_AREA_M2 = 1.0
-# Statistical division codes (DOMAIN.md): county 6 + town 3 + village 3 digits.
-CODE_PATTERNS: dict[str, str] = {"community": r"\d{12}", "village": r"\d{12}"}
+# Statistical division codes (DOMAIN.md): county 6 + town 3 + village 3 digits (ASCII:
+# ``\d`` would take full-width digits). Every code also has the form of codes.CODE_FORM.
+CODE_PATTERNS: dict[str, str] = {"community": r"[0-9]{12}", "village": r"[0-9]{12}"}
 # Offsets: a point of a layer's outline "fits" when it lies within OFFSET_FIT_M of its
 # parents' outline. A layer fitting less than OFFSET_FITTING as it is, and at least
 # OFFSET_MIN_FIT (and OFFSET_GAIN times better) once a GCJ-02/BD-09 shift is undone
@@ -236,7 +237,7 @@ class _Checker:
     def _label(self, i: int) -> str:
         """``feature 2 (code X, name)`` for a file, ``grid X (name)`` for a generation."""
         row = self._row(i)
-        code = row["code"] if _present(row["code"]) else None
+        code = quoted_code(row["code"]) if _present(row["code"]) else None
         name = row.get("name") if _present(row.get("name")) else None
         if self.features[i] is not None:
             inner = ", ".join(x for x in (f"code {code}" if code else None, name) if x)
@@ -347,7 +348,16 @@ class _Checker:
                 self._duplicate(code, list(group.index))
         for i, row in enumerate(self.rows):
             code, parent = row["code"], row["parent_code"]
-            if not _present(code) or is_provisional(code) or is_provisional(parent):
+            if not _present(code) or is_provisional(code):
+                continue
+            problem = code_form_problem(code)
+            if problem is not None:
+                # Not a code at all: an import refuses it in every mode (load._unstorable).
+                self.add("bad_code", [code], f"{self._label(i)}: its code {problem}; a grid code is {CODE_FORM}",
+                         level=row["level"], lonlat=self._where(i), feature=self.features[i])
+                self.items[-1]["_malformed"] = True
+                continue
+            if is_provisional(parent):
                 continue
             if _present(parent) and not code_extends(str(code), str(parent)):
                 self.add("bad_code", [code, parent],
@@ -450,7 +460,7 @@ class _Checker:
             return
         for piece in _pieces(uncovered):
             near = [self._row(c)["code"] for c, g in zip(children, child_geoms)
-                    if _dwithin(g, piece, _DEGREE_PER_M * max(self.sliver, 1.0))]
+                    if _present(self._row(c)["code"]) and _dwithin(g, piece, _DEGREE_PER_M * max(self.sliver, 1.0))]
             self._classify(piece, "gap", [pcode, *near], level,
                            f"part of {pcode} is covered by none of its level-{level} grids"
                            + (f" (next to {', '.join(near)})" if near else "") + note)
@@ -500,9 +510,10 @@ class _Checker:
             pairs = list(zip(left, right, commons))
         for a, b, common in pairs:
             ca, cb = self._row(members[a])["code"], self._row(members[b])["code"]
+            named = (f"grids {ca} and {cb}" if _present(ca) and _present(cb)
+                     else f"{self._label(members[a])} and {self._label(members[b])}")
             for piece in _pieces(common):
-                self._classify(piece, "overlap", [ca, cb], level,
-                               f"grids {ca} and {cb} overlap")
+                self._classify(piece, "overlap", [ca, cb], level, f"{named} overlap")
 
     def _classify(self, piece, kind: str, codes: list, level, message: str) -> None:
         metric = self._metric(piece)
@@ -540,7 +551,9 @@ class _Checker:
             if finding is None:
                 continue
             which, system, moved, centre = finding
-            codes = sorted(self._row(i)["code"] for i in (children if which == "children" else parents))
+            # a set: a duplicate code is one grid code, and a feature without one names none
+            codes = sorted({str(self._row(i)["code"]) for i in (children if which == "children" else parents)
+                            if _present(self._row(i)["code"])})
             layer = level if which == "children" else level - 1
             self.aligned[level] = self._aligner(which, system)
             self.add("suspected_offset", codes,
