@@ -7,6 +7,7 @@ each defect then changes one village of its own, so the defects do not hide each
 - ``invalid_geometry``: the village becomes a bow-tie crossing itself in its middle;
 - ``duplicate_code``: it takes the code of another village of the layer;
 - ``bad_code``: its code no longer extends its street's (``419998…``);
+- ``missing_code``: it has no code;
 - ``outside_parent``: it reaches 0.3 units (≈ 330 m) north beyond its street;
 - ``gap``: its east edge moves back by 30 % of its width;
 - ``overlap``: its east edge moves 30 % of its neighbour's width into that neighbour;
@@ -21,8 +22,8 @@ from shapely.geometry import Polygon, box
 
 from tests.boundaries.defects import S1, S2
 
-DEFECTS = ("invalid_geometry", "duplicate_code", "bad_code", "outside_parent", "gap", "overlap", "sliver")
-CODE_DEFECTS = {"duplicate_code", "bad_code"}
+DEFECTS = ("invalid_geometry", "duplicate_code", "bad_code", "missing_code", "outside_parent", "gap", "overlap",
+           "sliver")
 NEEDS_NEIGHBOUR = {"overlap", "sliver"}
 STREETS = ((S1, 0.0, 2.0), (S2, 2.0, 4.0))
 EVEN_CUTS = ((0.5, 1.0, 1.5), (2.5, 3.0, 3.5))
@@ -58,10 +59,13 @@ def inject(rows: list[dict], targets: dict[str, int]) -> list[dict]:
         if defect == "invalid_geometry":
             row["geom"] = Polygon([(x0, 0), (x1, 2), (x1, 0), (x0, 2)])
         elif defect == "duplicate_code":
-            source = next(j for j in range(len(rows)) if j != i and targets.get("bad_code") != j)
+            source = next(j for j in range(len(rows))
+                          if j != i and j not in (targets.get("bad_code"), targets.get("missing_code")))
             row["code"] = rows[source]["code"]
         elif defect == "bad_code":
             row["code"] = "419998" + rows[i]["code"][6:]
+        elif defect == "missing_code":
+            row["code"] = None
         elif defect == "outside_parent":
             row["geom"] = box(x0, 0, x1, 2.3)
         elif defect == "gap":
@@ -76,7 +80,7 @@ def inject(rows: list[dict], targets: dict[str, int]) -> list[dict]:
     return [{k: r[k] for k in ("code", "name", "parent", "geom")} for r in out]
 
 
-# Every defect at once, on the even cuts: S1's villages 2–4 and S2's four carry one each.
+# Seven defects at once, on the even cuts: S1's villages 2–4 and S2's four carry one each.
 ALL_AT_ONCE = {"invalid_geometry": 1, "bad_code": 2, "duplicate_code": 3,
                "gap": 4, "overlap": 5, "sliver": 6, "outside_parent": 7}
 

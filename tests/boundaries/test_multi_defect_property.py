@@ -1,7 +1,7 @@
 """Property: whatever mix of defects a village layer has, validation lists every one of them.
 
 A generated layer (4–6 villages of random widths per street, tests/boundaries/
-multi_defects.py) gets a random subset of the seven defects, each in a village of its
+multi_defects.py) gets a random subset of the eight defects, each in a village of its
 own, and is optionally shifted as GCJ-02 or BD-09 data is. Validating it in memory
 (what ``gisgrid grids import`` does before writing) must not raise, must report each
 injected kind with the feature it was put in, and must report a shift exactly when
@@ -23,7 +23,7 @@ STEP, MIN_WIDTH = 0.05, 5
 @st.composite
 def street_cuts(draw, west: float, east: float) -> list[float]:
     slots = round((east - west) / STEP)
-    count = draw(st.integers(min_value=4, max_value=6))  # 8 villages: room for all seven
+    count = draw(st.integers(min_value=4, max_value=6))  # 8 villages: room for all eight
     widths = [MIN_WIDTH] * count
     for _ in range(slots - MIN_WIDTH * count):
         widths[draw(st.integers(min_value=0, max_value=count - 1))] += 1
