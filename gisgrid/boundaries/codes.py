@@ -1,4 +1,12 @@
-"""Grid codes: provisional codes for uncoded grids, and proposals that extend the parent's.
+"""Grid codes: their form, provisional codes for uncoded grids, and proposals that extend the parent's.
+
+Every grid code has one form (:data:`CODE_FORM`, :func:`code_form_problem`): the division
+codes of DOMAIN.md (GB/T 2260 and statistical codes, ASCII digits) and the codes of finer
+grids that extend them by digit serials, or a local pattern of capital letters and digits
+(``A01-03``); at most 32 characters, what the ``grid.code`` column holds. Every path that
+gives a grid a code checks it: a file import reports each code of another form with the
+file's other problems (and refuses the file in every ``--on-invalid`` mode), an edit
+refuses new codes of another form before it changes anything.
 
 A feature imported without a code (``--on-invalid report``) is stored under a
 provisional code ``未编码-L<level>-<feature>``: validation reports it as
@@ -9,6 +17,7 @@ provisional code ``未编码-L<level>-<feature>``: validation reports it as
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import shapely
@@ -18,6 +27,17 @@ from sqlalchemy.orm import Session
 from gisgrid.errors import InputError
 
 PROVISIONAL_PREFIX = "未编码-"
+_PROVISIONAL = re.compile(re.escape(PROVISIONAL_PREFIX) + r"L[0-9]+-[0-9]+")
+#: Longest code the ``grid.code`` column holds (gisgrid.db.models.Grid).
+MAX_CODE_CHARS = 32
+# ASCII only, spelled out: ``\d`` and str.isdigit() also take full-width and other digits.
+_CODE_FORM = re.compile(r"[0-9A-Z]+(?:-[0-9A-Z]+)*")
+_CODE_CHARS = re.compile(r"[0-9A-Z-]")
+#: The allowed form, as messages state it.
+CODE_FORM = (f"1 to {MAX_CODE_CHARS} ASCII digits 0-9 (a division code, or one extended by digit serials), "
+             "or ASCII capital letters A-Z and digits in groups joined by single hyphens (a local pattern "
+             "such as A01-03)")
+_QUOTED_CHARS = 40
 
 
 def provisional_code(level: int, feature: int) -> str:
@@ -30,7 +50,72 @@ def provisional_code(level: int, feature: int) -> str:
 
 
 def is_provisional(code) -> bool:
-    return isinstance(code, str) and code.startswith(PROVISIONAL_PREFIX)
+    """Whether ``code`` is a stand-in made by :func:`provisional_code` (that exact form).
+
+    >>> is_provisional("未编码-L3-12"), is_provisional("未编码-<b>")
+    (True, False)
+    """
+    return isinstance(code, str) and _PROVISIONAL.fullmatch(code) is not None
+
+
+def code_form_problem(code: object) -> str | None:
+    """What is wrong with the form of grid code ``code``, or None when it has the allowed one.
+
+    The form (:data:`CODE_FORM`) is checked character by character, so the answer names
+    what was found: a full-width digit looks like a digit but is not one.
+
+    Examples
+    --------
+    >>> code_form_problem("419901001001"), code_form_problem("A01-03")
+    (None, None)
+    >>> code_form_problem("419901<i>x")
+    "has characters outside the allowed form: '<', 'i', '>', 'x'"
+    >>> code_form_problem("４１９９０１")
+    "has characters outside the allowed form: '４', '１', '９', '０'"
+    >>> code_form_problem("4" * 33)
+    'is 33 characters long'
+    """
+    if not isinstance(code, str):
+        return f"is a {type(code).__name__}, not text"
+    if code == "":
+        return "is empty"
+    if len(code) > MAX_CODE_CHARS:
+        return f"is {len(code)} characters long"
+    if _CODE_FORM.fullmatch(code):
+        return None
+    odd = list(dict.fromkeys(ch for ch in code if not _CODE_CHARS.fullmatch(ch)))
+    if odd:
+        shown = ", ".join(repr(ch) for ch in odd[:6]) + (" …" if len(odd) > 6 else "")
+        return f"has characters outside the allowed form: {shown}"
+    return "has a hyphen at its start or end, or two in a row"
+
+
+def quoted_code(code: object) -> str:
+    """``code`` as a message shows it: as it is when it has the allowed form (or is
+    provisional), else quoted (``repr``, control characters escaped) and cut to 40 characters.
+
+    >>> quoted_code("419901001"), quoted_code("419901 <b>")
+    ('419901001', "'419901 <b>'")
+    """
+    if code_form_problem(code) is None or is_provisional(code):
+        return str(code)
+    text = repr(code)
+    return text if len(text) <= _QUOTED_CHARS else text[:_QUOTED_CHARS - 1] + "…"
+
+
+def check_code(code: object, what: str = "code") -> str:
+    """``code`` if it has the allowed form, else :class:`~gisgrid.errors.InputError` saying why.
+
+    >>> check_code("419901001004")
+    '419901001004'
+    >>> check_code("419901 004", "new code")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    InputError: new code '419901 004' has characters outside the allowed form: ' '; a grid code is ...
+    """
+    problem = code_form_problem(code)
+    if problem is not None:
+        raise InputError(f"{what} {quoted_code(code)} {problem}; a grid code is {CODE_FORM}")
+    return code
 
 
 def propose_codes(session: Session, generation: str | None = None, *, digits: int = 3,

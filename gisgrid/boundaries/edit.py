@@ -19,7 +19,7 @@ import shapely.ops
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from gisgrid.boundaries.codes import _next_serial
+from gisgrid.boundaries.codes import _next_serial, check_code
 from gisgrid.boundaries.generations import get_or_create_draft
 from gisgrid.boundaries.repair import snap_slivers
 from gisgrid.boundaries.validate import polygonal, public_report, validate_generation
@@ -46,6 +46,8 @@ def split_grid(session: Session, generation: str, code: str, line, *, version: i
     ['419901001002', '419901001021']
     """
     line = _geometry(line, ("LineString", "MultiLineString"), "line", max_vertices)
+    for new in new_codes or []:
+        check_code(new, "new code")
     gen_id, before_errors = _begin(session, generation)
     grid = _lock(session, gen_id, code, version)
     # The pieces of the split, kept apart (a union would glue them back together).
@@ -115,6 +117,8 @@ def move_unit(session: Session, generation: str, unit_code: str, to_code: str, *
     >>> move_unit(session, "2027版", "419901001003", "419901002")["renumbered"]  # doctest: +SKIP
     {'419901001003': '419901002011'}
     """
+    if new_code is not None:
+        check_code(new_code, "new code")
     gen_id, before_errors = _begin(session, generation)
     versions = versions or {}
     unit = _lock(session, gen_id, unit_code, versions.get(unit_code))

@@ -11,7 +11,7 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from gisgrid.boundaries.codes import provisional_code
+from gisgrid.boundaries.codes import provisional_code, quoted_code
 from gisgrid.boundaries.diff import same_geometry
 from gisgrid.boundaries.generations import get_or_create_draft
 from gisgrid.boundaries.read import GridFile
@@ -125,7 +125,9 @@ class InvalidGrids(InputError):
 
 def _unstorable(item: dict) -> bool:
     return (item["kind"] in UNSTORABLE or (item["kind"] == "invalid_geometry" and "must be polygons" in item["message"])
-            or (item["kind"] == "outside_parent" and item.get("_unplaced", False)))
+            or (item["kind"] == "outside_parent" and item.get("_unplaced", False))
+            # a feature's code of another form than a grid code's: nothing to store it under
+            or (item.get("_malformed", False) and item.get("feature") is not None))
 
 
 def _refusal(grid_file: GridFile, errors: list[dict], unstorable: list[dict], on_invalid: str,
@@ -148,7 +150,8 @@ def _refusal(grid_file: GridFile, errors: list[dict], unstorable: list[dict], on
 def _make_valid(grid_file: GridFile) -> list[dict]:
     """``--on-invalid fix``: repair invalid polygons (make_valid), each repair listed."""
     frame = grid_file.frame
-    labels = [f"feature {f}" + (f" (code {c})" if isinstance(c, str) else "") for f, c in zip(frame.index, frame["code"])]
+    labels = [f"feature {f}" + (f" (code {quoted_code(c)})" if isinstance(c, str) else "")
+              for f, c in zip(frame.index, frame["code"])]
     fixed, repairs = make_valid_geometries(list(frame.geometry.values), labels)
     invalid = [(f, c) for f, g, c in zip(frame.index, frame.geometry.values, frame["code"])
                if g is not None and not g.is_empty and g.geom_type in ("Polygon", "MultiPolygon") and not g.is_valid]
@@ -182,15 +185,15 @@ def _resolve_parents(grid_file: GridFile, level: int, stored: gpd.GeoDataFrame) 
     problems = []
     for feature, row in frame.iterrows():
         feature, code, named = int(feature), row["code"], row.get("parent_code")
-        label = f"feature {feature}" + (f" (code {code})" if isinstance(code, str) else "")
+        label = f"feature {feature}" + (f" (code {quoted_code(code)})" if isinstance(code, str) else "")
         point = _inner_point(row.geometry)
         where = [round(point.x, 7), round(point.y, 7)] if point is not None else None
         if isinstance(named, str) and named:
             if named not in codes:
                 problems.append({"kind": "unknown_parent", "codes": [c for c in (code, named) if isinstance(c, str)],
                                  "level": level, "feature": feature, "features": [feature], "location": where,
-                                 "message": f"{label} names parent code {named}, which is not a level-{level - 1} "
-                                            "grid of the generation"})
+                                 "message": f"{label} names parent code {quoted_code(named)}, which is not a "
+                                            f"level-{level - 1} grid of the generation"})
             parents[feature] = named if named in codes else None
             continue
         # The representative point is always inside the polygon, unlike the centroid
@@ -231,6 +234,9 @@ def _validate_file(grid_file: GridFile, level: int, stored: gpd.GeoDataFrame, pa
     combined["feature"] = combined["feature"].astype(object)
     report = validate_grids(gpd.GeoDataFrame(combined, geometry="geometry", crs=STORAGE_CRS),
                             sliver_width_m=sliver_width_m)
+    for item in report["errors"]:
+        if item.get("_malformed") and item.get("feature") is not None:
+            item["message"] = f"{grid_file.path.name}: {item['message']}"
     return {key: [item for item in report[key] if item["level"] == level or codes & set(item["codes"])]
             for key in ("errors", "warnings")}
 
