@@ -74,12 +74,17 @@ def percentiles(values: list[float]) -> dict:
             "max_ms": round(ordered[-1] * 1000, 1)}
 
 
-def time_page(port: int, path: str, samples: int, until=None, pause: float = 0.25) -> list[float]:
+def time_page(port: int, path: str, samples: int, until=None, pause: float = 0.25,
+              since: float | None = None, slow: list | None = None) -> list[float]:
+    """Time ``path`` ``samples`` times; with ``slow``, also record (seconds after ``since``, ms) of each."""
     times = []
     for _ in range(samples):
+        sent = time.perf_counter()
         status, _, seconds = get(port, path)
         assert status == 200, (path, status)
         times.append(seconds)
+        if slow is not None:
+            slow.append((round(sent - since, 1), round(seconds * 1000, 1)))
         if until is not None and until():
             break
         time.sleep(pause)
@@ -153,7 +158,8 @@ def main() -> None:
             return all(not c.is_alive() for c in clients) or time.monotonic() > deadline
 
         time.sleep(0.5)  # let the ten requests land first
-        loaded = time_page(port, page, 100_000, until=jobs_over)
+        samples: list = []
+        loaded = time_page(port, page, 100_000, until=jobs_over, since=load_started, slow=samples)
         for client in clients:
             client.join(timeout=max(0.0, deadline - time.monotonic()) + 60)
         load_seconds = time.perf_counter() - load_started
@@ -174,6 +180,9 @@ def main() -> None:
         "heavy_requests_answered": percentiles(answered),
         "heavy_statuses": sorted({r["status"] for r in results if r}),
         "jobs_done_during_load": len(done), "load_window_s": round(load_seconds, 1),
+        # When the slow ones came (s after the heavy requests were sent, ms): a burst at the start
+        # points at the requests themselves, a spread at the worker's exports.
+        "slowest_under_load": sorted(samples, key=lambda s: -s[1])[:8],
         "jobs": results,
     }
     print(json.dumps(report, ensure_ascii=False, indent=2))

@@ -10,7 +10,9 @@ are committed together or not at all, and a worker never sees a job whose row is
 The worker runs one job at a time per process (matplotlib's rc settings are process-wide,
 so two diagrams must not draw in one process at once); run more ``gisgrid jobs worker``
 processes for more at once. ``gisgrid serve`` starts one as its child
-(:func:`start_worker_process`), so heavy exports never run on the web server's threads.
+(:func:`start_worker_process`), so heavy exports never run on the web server's threads, and
+at a lower CPU priority (nice :data:`WORKER_NICE`), so that on a busy machine the pages come
+first and the exports take the time left over.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from gisgrid.config import Settings
 
-__all__ = ["PROCRASTINATE_SCHEMA", "QUEUE", "EXPORT_TASK", "defer_in_session", "make_queue_app",
+__all__ = ["PROCRASTINATE_SCHEMA", "QUEUE", "EXPORT_TASK", "WORKER_NICE", "defer_in_session", "make_queue_app",
            "run_worker", "start_worker_process"]
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,8 @@ QUEUE = "exports"
 EXPORT_TASK = "gisgrid.export"
 #: A worker that has not beaten for this long is gone; its running jobs are queued again.
 STALLED_AFTER_S = 30.0
+#: How much nicer than ``gisgrid serve`` its worker child runs (Unix nice, 0–19).
+WORKER_NICE = 10
 
 _DEFER = sa.text("""
 SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[
@@ -139,7 +143,11 @@ class WorkerProcess:
             self.process.wait()
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+def _prepare_child() -> None:  # pragma: no cover - runs in the child before exec
+    # A plain page must not wait for a diagram being drawn: with 2 CPUs and the web
+    # server, PostgreSQL and the worker all busy, the kernel now gives the web server
+    # the CPU first (benchmarks/exports_load.py).
+    os.nice(WORKER_NICE)
     try:
         import ctypes
 
@@ -152,12 +160,12 @@ def start_worker_process(settings: Settings) -> WorkerProcess:
     """Start ``gisgrid jobs worker`` as a child of this process (``gisgrid serve``).
 
     The child inherits the environment, so it reads the same settings; it runs in its own
-    interpreter (heavy exports hold no lock the web threads need) and gets SIGTERM when this
-    process ends, however it ends.
+    interpreter (heavy exports hold no lock the web threads need), :data:`WORKER_NICE` nicer
+    than this process, and gets SIGTERM when this process ends, however it ends.
     """
     command = [sys.executable, "-c", "from gisgrid.cli import main; main()", "jobs", "worker"]
-    process = subprocess.Popen(command, preexec_fn=_die_with_parent if os.name == "posix" else None)
+    process = subprocess.Popen(command, preexec_fn=_prepare_child if os.name == "posix" else None)
     worker = WorkerProcess(process)
     atexit.register(worker.stop)
-    log.info("export worker started (pid %s) for %s", process.pid, settings.home)
+    log.info("export worker started (pid %s, nice +%s) for %s", process.pid, WORKER_NICE, settings.home)
     return worker

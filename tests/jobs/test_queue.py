@@ -93,3 +93,19 @@ def test_jobs_list_text_and_status_filter(run_cli, engine, settings):
     assert json.loads(run_cli("jobs", "list", "--status", "done", "--json").output) == []
     bad = run_cli("jobs", "list", "--status", "lost", expect=2)
     assert "lost" in bad.output
+
+
+def test_the_worker_child_of_serve_runs_at_a_lower_cpu_priority(city_settings, monkeypatch):
+    """On a busy machine the web server's pages get the CPU before the exports (issue 10)."""
+    from gisgrid.jobs.queue import WORKER_NICE, start_worker_process
+
+    # The child reads its settings from the environment, as under `gisgrid serve`.
+    monkeypatch.setenv("GISGRID_DATABASE_URL", city_settings.database_url)
+    monkeypatch.setenv("GISGRID_HOME", str(city_settings.home))
+    worker = start_worker_process(city_settings)
+    try:
+        child = os.getpriority(os.PRIO_PROCESS, worker.process.pid)
+        assert child == min(19, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICE)
+        assert worker.process.poll() is None
+    finally:
+        worker.stop(timeout=60)
