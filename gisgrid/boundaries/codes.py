@@ -173,8 +173,8 @@ def propose_codes(session: Session, generation: str | None = None, *, digits: in
             if not uncoded:
                 continue
             parent_code = code_of.get(parent_id)
-            if parent_code is None or is_provisional(parent_code):
-                reason = "it has no parent grid" if parent_code is None else "its parent has no code"
+            reason = _unusable_parent(parent_code)
+            if reason is not None:
                 skipped += [{"provisional": s["code"], "name": s["name"], "reason": reason} for s in uncoded]
                 continue
             serial = _next_serial(parent_code, [s["code"] for s in siblings], digits)
@@ -193,6 +193,17 @@ def propose_codes(session: Session, generation: str | None = None, *, digits: in
     for p in proposed:
         p.pop("id")
     return {"generation": gen.name, "proposed": proposed, "skipped": skipped, "committed": commit}
+
+
+def _unusable_parent(parent_code: str | None) -> str | None:
+    """Why no code can be proposed under ``parent_code`` (one stored before codes were checked
+    may have another form), or None."""
+    if parent_code is None:
+        return "it has no parent grid"
+    if is_provisional(parent_code):
+        return "its parent has no code"
+    problem = code_form_problem(parent_code)
+    return f"its parent's code {quoted_code(parent_code)} {problem}" if problem else None
 
 
 def _next_serial(parent_code: str, sibling_codes: list[str], digits: int) -> int:

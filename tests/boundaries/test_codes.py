@@ -163,3 +163,26 @@ def test_edits_refuse_new_codes_of_another_form_before_changing_anything(draft, 
         assert str(refused).startswith(f"new code {repr(code)[:20]}") and "\x00" not in str(refused)
     draft.rollback()
     assert draft.execute(sa.text("SELECT code, version FROM grid ORDER BY code")).all() == before
+
+
+def test_parents_built_from_a_hostile_parent_field_are_refused(run_cli, tmp_path):
+    rows = [dict(code=V3, name="西河村", parent="419999{{7*7}}", geom=box(2, 0, 3, 2))]
+    paths = write_layers(tmp_path, rows)
+    run_cli("grids", "import", paths[1], "--level", "1", "--commit")
+    result = run_cli("grids", "import", paths[3], "--level", "3", "--build-parents", "--on-invalid", "report",
+                     "--commit", expect=1)
+    assert "code '419999{{7*7}}'" in result.output and CODE_FORM in result.output
+    assert "nothing was imported" in result.output
+
+
+def test_no_code_is_proposed_under_a_stored_parent_code_of_another_form(run_cli, tmp_path, engine):
+    from gisgrid.boundaries.codes import propose_codes
+    from sqlalchemy.orm import Session
+
+    _load(run_cli, tmp_path)
+    with engine.begin() as conn:  # stored before codes were checked
+        conn.execute(sa.text("UPDATE grid SET code = '419999<b>' WHERE code = :c"), {"c": S1})
+    with Session(engine) as session:
+        skipped = propose_codes(session, "draft")["skipped"]
+    reasons = {s["reason"] for s in skipped}
+    assert reasons == {"its parent's code '419999<b>' has characters outside the allowed form: '<', 'b', '>'"}
