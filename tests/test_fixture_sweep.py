@@ -28,7 +28,7 @@ def _read(run_cli, cli_env, *args) -> tuple[dict, int]:
     as_json = run_cli(*args, "--json", expect=None)
     for result in (text, as_json):
         assert result.exit_code in (0, 1, 2), result.output
-        assert "Traceback" not in result.output, result.output
+        assert "Traceback" not in result.output and "failed unexpectedly" not in result.output, result.output
     assert text.exit_code == as_json.exit_code
     if text.exit_code:
         assert len(text.stderr.splitlines()) == 1 and text.stderr.startswith("error: "), text.stderr
@@ -97,3 +97,57 @@ def test_defect_fixture_files_read_or_are_refused(run_cli, cli_env, tmp_path, na
     report, code = _read(run_cli, cli_env, "grids", "import", paths[3], "--level", 3)
     assert codes == [0, 0]
     assert code == (0 if name == "clean" and shift is None else 1), report
+
+
+POLYGON = '[[[113.70, 34.30], [113.71, 34.30], [113.71, 34.31], [113.70, 34.30]]]'
+JUNK = {   # file name → content: what a planner's folder may hold besides good layers
+    "empty.geojson": b"",
+    "truncated.geojson": b'{"type": "FeatureCollection", "features": [',
+    "table.geojson": b"a,b\n1,2\n",
+    "random.shp": bytes(range(256)) * 12,
+    "bad.zip": b"PK\x03\x04garbage",
+    "no features.geojson": b'{"type": "FeatureCollection", "features": []}',
+    "null geometry.geojson": ('{"type": "FeatureCollection", "features": [{"type": "Feature", '
+                              '"properties": {"代码": "419999", "名称": "测试市"}, "geometry": null}]}').encode(),
+    "point.geojson": ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": '
+                      '{"代码": "419999", "名称": "测试市"}, "geometry": {"type": "Point", '
+                      '"coordinates": [113.7, 34.3]}}]}').encode(),
+    "two points ring.geojson": ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": '
+                                '{"代码": "419999", "名称": "测试市"}, "geometry": {"type": "Polygon", '
+                                '"coordinates": [[[113.7, 34.3], [113.8, 34.3], [113.7, 34.3]]]}}]}').encode(),
+    "out of range.geojson": ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": '
+                             '{"代码": "419999", "名称": "测试市"}, "geometry": {"type": "Polygon", '
+                             '"coordinates": [[[200, 95], [201, 95], [201, 96], [200, 95]]]}}]}').encode(),
+    "no name field.geojson": ('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": '
+                              '{"代码": "419999"}, "geometry": {"type": "Polygon", "coordinates": '
+                              + POLYGON + '}}]}').encode(),
+}
+
+
+@pytest.mark.parametrize("name", list(JUNK))
+def test_junk_files_are_refused_in_one_line(run_cli, cli_env, tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(JUNK[name])
+    report, code = _read(run_cli, cli_env, "grids", "import", path, "--level", 1)
+    assert code == 1 and report["error"]["message"], report
+
+
+HEADER = "单位名称,统一社会信用代码,地址,职工人数,经度,纬度,坐标系\n"
+REGISTER_JUNK = {
+    "empty.csv": b"",
+    "header only.csv": HEADER.encode("utf-8-sig"),
+    "unknown columns.csv": b"a,b\n1,2\n",
+    "random.xlsx": bytes(range(256)) * 12,
+    "zip not xlsx.xlsx": b"PK\x03\x04garbage",
+    "garbage cells.csv": (HEADER + "测试公司,not-a-code,某路,-3,abc,1e999,火星坐标\n"
+                          + "\"未闭合,引号\n").encode("utf-8"),
+    "gbk.csv": (HEADER + "测试公司,,某路,10,113.7,34.3,CGCS2000\n").encode("gbk"),
+}
+
+
+@pytest.mark.parametrize("name", list(REGISTER_JUNK))
+def test_junk_registers_read_or_are_refused_in_one_line(run_cli, cli_env, tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(REGISTER_JUNK[name])
+    _, code = _read(run_cli, cli_env, "employers", "import", path)
+    assert code in (0, 1)
