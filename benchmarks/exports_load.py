@@ -10,6 +10,13 @@ stored result or the same job — and times the same page again while the worker
 It reports the plain page's p50/p95 with and without the load, how fast the heavy requests
 were answered, and how far the jobs got. Budget: the plain page ≤ 1 s at p95 under the load.
 
+The app requires a login: the demo's accounts get GISGRID_DEMO_PASSWORD (--password), and
+every client logs in over HTTP through the login form (benchmarks/weblogin.py). The page is
+timed as ``planner``; the ten heavy clients are ten different users — ``admin``, ``leader``
+and eight leaders ``bench-exporter-1`` … made with ``gisgrid users add … --password-stdin
+--commit`` — so the per-user export limit (GISGRID_EXPORT_JOBS_PER_CLIENT, default 2, counted
+per logged-in user) is left at its default and never refuses one of them.
+
 Only loopback addresses are contacted; every loop is bounded in count and time.
 
     python benchmarks/exports_load.py [--home DIR] [--samples 40] [--load-seconds 240] [--grid 419901001]
@@ -30,6 +37,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from weblogin import log_in  # noqa: E402
 
 HEAVY = [
     "/exports/package?level=2&paper=A3",
@@ -55,11 +65,21 @@ def gisgrid(*args: str) -> list[str]:
     return [sys.executable, "-c", "from gisgrid.cli import main; main()", *args]
 
 
-def get(port: int, path: str, source: str = "127.0.0.1", timeout: float = 120) -> tuple[int, bytes, float]:
+#: The accounts of the ten heavy clients: the demo's admin and leader, then leaders made here.
+EXPORTERS = ["admin", "leader"] + [f"bench-exporter-{i}" for i in range(1, len(HEAVY) - 1)]
+PAGE_USER = "planner"  # grids.read: may open grid pages, never exports
+COOKIES: dict[str, str] = {}  # user name -> Cookie header of its login session
+
+
+def get(port: int, path: str, source: str = "127.0.0.1", timeout: float = 120,
+        user: str | None = PAGE_USER) -> tuple[int, bytes, float]:
     start = time.perf_counter()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0))
+    headers = {"Accept": "application/json"}
+    if user is not None and user in COOKIES:
+        headers["Cookie"] = COOKIES[user]
     try:
-        conn.request("GET", path, headers={"Accept": "application/json"})
+        conn.request("GET", path, headers=headers)
         response = conn.getresponse()
         body = response.read()
     finally:
@@ -92,9 +112,9 @@ def time_page(port: int, path: str, samples: int, until=None, pause: float = 0.2
 
 
 def heavy_client(port: int, index: int, path: str, deadline: float, results: list) -> None:
-    source = f"127.0.0.{2 + index}"
-    status, body, answered = get(port, path, source)
-    record = {"path": path, "client": source, "status": status, "answered_s": round(answered, 3)}
+    source, user = f"127.0.0.{2 + index}", EXPORTERS[index]
+    status, body, answered = get(port, path, source, user=user)
+    record = {"path": path, "client": source, "user": user, "status": status, "answered_s": round(answered, 3)}
     results[index] = record
     if status not in (200, 202):
         record["error"] = body[:200].decode("utf-8", "replace")
@@ -103,7 +123,7 @@ def heavy_client(port: int, index: int, path: str, deadline: float, results: lis
     record["job"] = job["id"]
     while job["status"] in ("queued", "running") and time.monotonic() < deadline:
         time.sleep(1.0)
-        _, body, _ = get(port, job["status_url"], source)
+        _, body, _ = get(port, job["status_url"], source, user=user)
         job = json.loads(body)
         record["progress"] = job["progress"]
     record["final"] = job["status"]
@@ -115,7 +135,7 @@ def wait_until_up(port: int, process: subprocess.Popen, seconds: float = 300) ->
         if process.poll() is not None:
             raise SystemExit(f"gisgrid serve exited with {process.returncode}")
         try:
-            if get(port, "/exports", timeout=30)[0] == 200:
+            if get(port, "/login", timeout=30, user=None)[0] == 200:
                 return
         except OSError:
             pass
@@ -130,18 +150,27 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=40, help="plain-page requests per phase")
     parser.add_argument("--load-seconds", type=float, default=240, help="longest time to time the page under load")
     parser.add_argument("--grid", default="419901001", help="the grid page to time (/grids/CODE)")
+    parser.add_argument("--password", default="Bench-demo-2026",
+                        help="GISGRID_DEMO_PASSWORD of the demo's accounts and of the accounts made here")
     args = parser.parse_args()
 
     home = args.home or Path(tempfile.mkdtemp(prefix="gisgrid-exports-load-"))
-    env = {**os.environ, "GISGRID_HOME": str(home), "GISGRID_DB_PORT": str(args.db_port or free_port())}
+    env = {**os.environ, "GISGRID_HOME": str(home), "GISGRID_DB_PORT": str(args.db_port or free_port()),
+           "GISGRID_DEMO_PASSWORD": args.password}
     env.pop("GISGRID_DATABASE_URL", None)
     print(f"GISGRID_HOME={home}; loading the demo city …", flush=True)
     subprocess.run(gisgrid("demo"), env=env, check=True, stdout=subprocess.DEVNULL)
+    for name in EXPORTERS[2:]:
+        subprocess.run(gisgrid("users", "add", name, "--role", "leader", "--password-stdin", "--commit"), env=env,
+                       input=args.password + "\n", text=True, check=True, stdout=subprocess.DEVNULL)
     port = free_port()
     server = subprocess.Popen(gisgrid("serve", "--port", str(port)), env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until_up(port, server)
+        COOKIES[PAGE_USER] = log_in(port, PAGE_USER, args.password)
+        for index, name in enumerate(EXPORTERS):
+            COOKIES[name] = log_in(port, name, args.password, source=f"127.0.0.{2 + index}")
         page = f"/grids/{args.grid}"
         time_page(port, page, 3)  # warm up: imports, caches, connections
         baseline = time_page(port, page, args.samples)
