@@ -66,6 +66,14 @@ class Settings:
     #: Host names the web app answers to (GISGRID_TRUSTED_HOSTS); None: the serve address,
     #: localhost, 127.0.0.1 and ::1 (see gisgrid.web.trusted_hosts).
     trusted_hosts: tuple[str, ...] | None = None
+    #: Served over HTTPS (GISGRID_HTTPS=1): cookies Secure and ``__Host-`` prefixed.
+    https: bool = False
+    #: Minutes without a request before a login session ends (GISGRID_SESSION_IDLE_MINUTES).
+    session_idle_minutes: int = 30
+    #: Hours after login when a session ends whatever happens (GISGRID_SESSION_HOURS).
+    session_hours: int = 12
+    #: Password of the demo accounts (GISGRID_DEMO_PASSWORD); None: generated once.
+    demo_password: str | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -124,7 +132,21 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         max_upload_mb=_upload_mb(env.get("GISGRID_MAX_UPLOAD_MB")),
         max_edit_vertices=_edit_vertices(env.get("GISGRID_MAX_EDIT_VERTICES")),
         trusted_hosts=_trusted_hosts(env.get("GISGRID_TRUSTED_HOSTS")),
+        https=_flag("GISGRID_HTTPS", env.get("GISGRID_HTTPS")),
+        session_idle_minutes=_whole("GISGRID_SESSION_IDLE_MINUTES", env.get("GISGRID_SESSION_IDLE_MINUTES"),
+                                    30, 1, 24 * 60),
+        session_hours=_whole("GISGRID_SESSION_HOURS", env.get("GISGRID_SESSION_HOURS"), 12, 1, 24 * 7),
+        demo_password=env.get("GISGRID_DEMO_PASSWORD") or None,
     )
+
+
+def _flag(name: str, raw: str | None) -> bool:
+    value = (raw or "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} was {raw!r}; expected 1 or 0 (true/false)")
 
 
 def _upload_mb(raw: str | None) -> float:

@@ -47,6 +47,13 @@ class NotFound(GisgridError):
     kind = "not_found"
 
 
+class Forbidden(GisgridError):
+    """The user's role may not do this (a scope miss is NotFound: it must not tell what exists)."""
+
+    status = 403
+    kind = "forbidden"
+
+
 class Conflict(GisgridError):
     """The change clashes with the current state (e.g. an active generation)."""
 

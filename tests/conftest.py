@@ -30,6 +30,21 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _logged_in_test_clients():
+    """Every ``app.test_client()`` logs in as admin and sends CSRF tokens (tests/auth_helpers.py).
+
+    Session-wide and first, so module fixtures' clients are logged in too.
+    """
+    import flask
+
+    from tests.auth_helpers import AuthClient
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(flask.Flask, "test_client_class", AuthClient)
+        yield
+
+
 @pytest.fixture(scope="session")
 def pg_cluster(tmp_path_factory):
     home = tmp_path_factory.mktemp("gisgrid-home")
@@ -111,7 +126,10 @@ def demo_url(pg_cluster, tmp_path_factory) -> str:
     from gisgrid.demo.load import load_demo
 
     url = pg_cluster.create_database("demo_city", template="gisgrid")
-    load_demo(get_engine(url), tmp_path_factory.mktemp("demo-home"))
+    from tests.auth_helpers import PASSWORD
+
+    # The demo's accounts (admin, planner, leader, one per staff member) get the tests' password.
+    load_demo(get_engine(url), tmp_path_factory.mktemp("demo-home"), password=PASSWORD)
     return url
 
 

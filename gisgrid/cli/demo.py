@@ -17,11 +17,17 @@ def demo(ctx: Context, employers: int, serve: bool, host: str, port: int):
     """Load the demonstration city (idempotent: a second run changes nothing)."""
     from gisgrid.demo.load import load_demo
 
-    report = load_demo(ctx.engine, ctx.settings.home, employers)
-    a, e = report["assignment"], report["employers"]
+    report = load_demo(ctx.engine, ctx.settings.home, employers, password=ctx.settings.demo_password)
+    a, e, accounts = report["assignment"], report["employers"], report["accounts"]
+    where = (f"the password {accounts['generated_password']} (generated now, kept in {accounts['password_file']})"
+             if accounts["generated_password"] else
+             f"the password in {accounts['password_file']}" if accounts["password_file"]
+             else "the password in GISGRID_DEMO_PASSWORD")
     text = (f"demo city loaded: employers {e['imported']} new, {e['updated']} updated, "
             f"{e['unchanged']} unchanged, {e['rejected']} rejected; assigned {a['assigned']} of "
-            f"{a['total']}, unassigned {a['unassigned']}, ties {a['ties']}")
+            f"{a['total']}, unassigned {a['unassigned']}, ties {a['ties']}; {accounts['added']} accounts added. "
+            f"Log in as admin, planner, leader or an inspector such as jc419901001-1 or xg419901001001-1 "
+            f"with {where}")
     if serve:
         click.echo(text)
         _serve(ctx, host, port)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -27,6 +28,8 @@ from gisgrid.db.cluster import LocalCluster
 from gisgrid.errors import DatabaseError
 
 _engines: dict[str, Engine] = {}
+#: Every engine made, cached or not any more (weakly: an engine nobody holds is gone).
+_made: "weakref.WeakSet[Engine]" = weakref.WeakSet()
 _prepared: set[str] = set()
 _checked_web: set[str] = set()
 log = logging.getLogger(__name__)
@@ -70,11 +73,18 @@ def get_engine(url: str) -> Engine:
         # values (names, ID numbers, phone numbers of employers' staff).
         engine = sa.create_engine(sqlalchemy_url(url), pool_pre_ping=True, hide_parameters=True)
         _engines[url] = engine
+        _made.add(engine)
     return engine
 
 
 def dispose_engines() -> None:
-    for engine in _engines.values():
+    """Close every pooled connection of every engine this process made, and forget the cache.
+
+    Also the engines no longer in the cache: an app keeps the engine it started with
+    (gisgrid.web.db), and its pool must close too (a database used as a template must have
+    no connections).
+    """
+    for engine in {*_engines.values(), *_made}:
         engine.dispose()
     _engines.clear()
     _prepared.clear()

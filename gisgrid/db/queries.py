@@ -220,7 +220,7 @@ def search(session: Session, text: str, limit: int = 50) -> dict:
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     params = {"p": pattern, "t": text.upper(), "gen": gen.id if gen else -1, "limit": limit}
     grids = session.execute(sa.text("""
-        SELECT code, name, level, kind FROM grid
+        SELECT id, code, name, level, kind FROM grid
         WHERE generation_id = :gen AND (code ILIKE :p OR name ILIKE :p)
         ORDER BY code <> :t, level, code LIMIT :limit
     """), params).mappings().all()

@@ -9,8 +9,8 @@ Two roles use a gisgrid database:
   ``GISGRID_WEB_DATABASE_URL`` otherwise): the web app connects only as it. It is
   ``LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOBYPASSRLS``, owns nothing,
   and may read and write rows (``SELECT, INSERT, UPDATE, DELETE`` on the app's
-  tables, ``USAGE`` on their sequences) but not change the schema, ``TRUNCATE`` or
-  make roles. Because it owns no table, row-level security policies apply to it.
+  tables, ``USAGE`` on their sequences; only ``SELECT, INSERT`` on the audit log and the
+  login attempts) but not change the schema, ``TRUNCATE`` or make roles. Because it owns no table, row-level security policies apply to it.
 
 :func:`grant_web_role` runs after every migration run (``prepare_database``) and
 after a restore; it looks the privileges up in the catalogs first and grants only
@@ -32,6 +32,9 @@ WEB_ROLE = "gisgrid_web"
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE")
 #: Tables the web role may read but not write.
 READ_ONLY_TABLES = ("alembic_version",)
+#: Tables the web role may read and append to, never change: the audit trail cannot be
+#: edited through the app (a compromised web process cannot cover its tracks).
+APPEND_ONLY_TABLES = ("audit_log", "login_attempt")
 ROLE_ATTRIBUTES = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION NOBYPASSRLS"
 # Serialises concurrent starts (the web server and a command) granting at once:
 # two GRANTs on one table in parallel fail with "tuple concurrently updated".
@@ -48,6 +51,8 @@ SELECT format('%I.%I', n.nspname, c.relname) AS name, c.relname, c.relkind,
        has_table_privilege(r.oid, c.oid, 'INSERT') AND has_table_privilege(r.oid, c.oid, 'UPDATE')
            AND has_table_privilege(r.oid, c.oid, 'DELETE') AS can_write,
        has_table_privilege(r.oid, c.oid, 'TRUNCATE, REFERENCES, TRIGGER') AS too_much,
+       has_table_privilege(r.oid, c.oid, 'INSERT') AS can_insert,
+       has_table_privilege(r.oid, c.oid, 'UPDATE, DELETE') AS can_change,
        CASE WHEN c.relkind = 'S' THEN has_sequence_privilege(r.oid, c.oid, 'USAGE') END AS can_use
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -170,6 +175,11 @@ def _missing_grants(conn: Connection, role: str, rows, defaults: dict, schema_us
         if row["relkind"] == "S":
             if not row["can_use"] or row["too_much"]:
                 statements.append(f"GRANT USAGE ON SEQUENCE {row['name']} TO {ident}")
+        elif row["relname"] in APPEND_ONLY_TABLES:
+            if row["too_much"] or row["can_change"]:
+                statements.append(f"REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON {row['name']} FROM {ident}")
+            if not (row["can_select"] and row["can_insert"]):
+                statements.append(f"GRANT SELECT, INSERT ON {row['name']} TO {ident}")
         elif row["relname"] in READ_ONLY_TABLES:
             if not row["can_select"] or row["too_much"]:
                 statements.append(f"GRANT SELECT ON {row['name']} TO {ident}")

@@ -46,9 +46,12 @@ def demo_files(home: Path, employers: int) -> dict[str, Path]:
     return {key: out / name for key, name in names.items()}
 
 
-def load_demo(engine: Engine, home: Path, employers: int = DEFAULT_EMPLOYERS, commit: bool = True) -> dict:
-    """Load grids (3 levels), activate them, import employers, assign, add 四定 staff.
+def load_demo(engine: Engine, home: Path, employers: int = DEFAULT_EMPLOYERS, commit: bool = True,
+              password: str | None = None) -> dict:
+    """Load grids (3 levels), activate them, import employers, assign, add 四定 staff and accounts.
 
+    ``password`` is the demo accounts' password (GISGRID_DEMO_PASSWORD); without one a
+    password is generated once into ``home/demo-password`` (0600).
     Idempotent: a second run finds the grids active and every employer unchanged.
     """
     files = demo_files(home, employers)
@@ -75,6 +78,7 @@ def load_demo(engine: Engine, home: Path, employers: int = DEFAULT_EMPLOYERS, co
         else:
             report["assignment"] = assignment_summary(session)
         report["staff_added"] = add_demo_staff(session)
+        report["accounts"] = add_demo_accounts(session, home, password)
     report["committed"] = commit
     return report
 
@@ -111,3 +115,66 @@ def add_demo_staff(session) -> int:
                  "t": "每半年至少完成一次网格内用人单位全面巡查", "f": DEMO_EFFECTIVE_FROM})
             added += 1
     return added
+
+
+#: The demo's fixed accounts besides one per 四定 staff member.
+DEMO_ACCOUNTS = (("admin", "admin", "系统管理员"), ("planner", "planner", "网格规划员"), ("leader", "leader", "局领导"))
+#: User-name prefixes of the staff accounts, by staff role: jc = 监察员, xg = 协管员.
+STAFF_PREFIX = {"full_time": "jc", "part_time": "jc", "coordinator": "xg"}
+
+
+def demo_password(home: Path, given: str | None) -> tuple[str, Path | None]:
+    """The demo accounts' password: ``given`` (checked against the rules), or the one in
+    ``home/demo-password``, generated there (0600) on the first run."""
+    from gisgrid.access.passwords import check_password_rules, generate_password
+
+    if given:
+        check_password_rules(given, "")
+        return given, None
+    path = home / "demo-password"
+    if path.exists():
+        return path.read_text().strip(), path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = generate_password()
+    path.touch(mode=0o600)
+    path.write_text(password + "\n")
+    return password, path
+
+
+def add_demo_accounts(session, home: Path, password: str | None = None) -> dict:
+    """admin, planner and leader, and an inspector account for each demo staff member.
+
+    Staff accounts are named by the grid and the order of the staff on it: ``jc419901001-1``
+    is the first 监察员 of street 419901001, ``xg419901001001-2`` the second 协管员 of that
+    community. All share the demo password, and need no change at first login (a demo).
+    One argon2id hash serves every account: hashing 500 times would cost half a minute.
+    """
+    from gisgrid.access.audit import record_audit
+    from gisgrid.access.passwords import hash_password
+
+    generated_now = password is None and not (home / "demo-password").exists()
+    password, path = demo_password(home, password)
+    existing = set(session.execute(sa.text("SELECT username FROM app_user")).scalars())
+    staff = session.execute(sa.text("""
+        SELECT s.id, s.name, s.role, g.code,
+               row_number() OVER (PARTITION BY g.code ORDER BY s.id) AS n
+        FROM staff s JOIN staff_grid sg ON sg.staff_id = s.id
+        JOIN grid g ON g.identity = sg.grid_identity
+        JOIN generation n ON n.id = g.generation_id AND n.status = 'active'
+        WHERE NOT EXISTS (SELECT 1 FROM app_user u WHERE u.staff_id = s.id)
+        ORDER BY g.code, s.id""")).mappings().all()
+    rows = [{"u": u, "d": d, "r": r, "s": None} for u, r, d in DEMO_ACCOUNTS if u not in existing]
+    rows += [{"u": f"{STAFF_PREFIX.get(m['role'], 'jc')}{m['code']}-{m['n']}", "d": m["name"],
+              "r": "inspector", "s": m["id"]} for m in staff]
+    rows = [r for r in rows if r["u"] not in existing]
+    if rows:
+        digest = hash_password(password)
+        session.execute(sa.text(
+            "INSERT INTO app_user (username, display_name, role, password_hash, staff_id, must_change_password, "
+            "password_changed_at) VALUES (:u, :d, :r, :h, :s, false, now())"), [{**r, "h": digest} for r in rows])
+        record_audit(session, "gisgrid demo", "user.add", "app_user", None,
+                     after={"demo_accounts": len(rows)})
+    return {"added": len(rows), "password_file": str(path) if path else None,
+            "password_from": "GISGRID_DEMO_PASSWORD" if path is None else "file",
+            # Shown once, on the run that generated it; afterwards only the file's path.
+            "generated_password": password if generated_now else None}

@@ -170,7 +170,7 @@ def build_grid_map(
     highlight : (lat, lon, label), optional
         One place to mark prominently (the employer a page is about), labelled.
     place_url : str, optional
-        URL of an employer's placement API (``POST {"lon", "lat", "crs", "actor"}``):
+        URL of an employer's placement API (``POST {"lon", "lat", "crs"}`` with the page's CSRF token):
         a "在地图上标注位置" button lets a person click the spot, confirm with their name,
         and the page reloads with the employer placed and assigned.
 
@@ -1094,25 +1094,20 @@ class _PlaceControl(folium.MacroElement):
                 box.className = "gg-place-form";
                 var where = document.createElement("div");
                 where.textContent = "经度 " + latlng.lng.toFixed(6) + "，纬度 " + latlng.lat.toFixed(6) + "（CGCS2000）";
-                var label = document.createElement("label");
-                label.textContent = "标注人 ";
-                var actor = document.createElement("input");
-                actor.type = "text"; actor.maxLength = 100; actor.required = true;
-                actor.value = window.localStorage ? (localStorage.getItem("gg-actor") || "") : "";
-                label.appendChild(actor);
+                var label = document.createElement("div");
+                label.textContent = "标注人：当前登录账号（记入审计日志）";
                 var ok = document.createElement("button");
                 ok.type = "button"; ok.textContent = "确认标注";
                 var message = document.createElement("div");
                 message.className = "gg-place-message";
                 ok.addEventListener("click", function () {
-                    var name = actor.value.trim();
-                    if (!name) { message.textContent = "请填写标注人姓名"; actor.focus(); return; }
-                    if (window.localStorage) { localStorage.setItem("gg-actor", name); }
+                    var token = document.querySelector('meta[name="csrf-token"]');
                     ok.disabled = true;
                     message.textContent = "正在保存…";
                     fetch(url, {method: "POST", credentials: "same-origin",
-                                headers: {"Content-Type": "application/json", "Accept": "application/json"},
-                                body: JSON.stringify({lon: latlng.lng, lat: latlng.lat, crs: "CGCS2000", actor: name})})
+                                headers: {"Content-Type": "application/json", "Accept": "application/json",
+                                          "X-CSRFToken": token ? token.content : ""},
+                                body: JSON.stringify({lon: latlng.lng, lat: latlng.lat, crs: "CGCS2000"})})
                         .then(function (r) {
                             return r.json().then(function (body) {
                                 if (!r.ok) { throw new Error(body.message || ("HTTP " + r.status)); }

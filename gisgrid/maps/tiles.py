@@ -112,6 +112,37 @@ _CELL_SQL = f"""
 """
 
 
+# Cells of a user who sees only some grids (an inspector): counted on request from the
+# employers the user may see (row-level security, migration 0007, leaves only those),
+# never read from the city-wide employer_cell. Same cell keys as employer_cell: the zoom-12
+# cell (pixel of zoom 18) shifted right by 12 - z. A scope holds a few thousand employers.
+_SCOPED_CELL_SQL = f"""
+    WITH {_BOUNDS},
+    points AS (
+        SELECT web_mercator_x(ST_X(e.geom)) AS mx, web_mercator_y(ST_Y(e.geom)) AS my, e.risk_level
+        FROM bounds b JOIN employer e ON e.geom && b.env4490
+    ),
+    keyed AS (
+        SELECT mx, my, risk_level, employer_cell_column(mx) >> (12 - :z) AS cx,
+               employer_cell_row(my) >> (12 - :z) AS cy
+        FROM points
+    ),
+    cells AS (
+        SELECT count(*) AS count, count(*) FILTER (WHERE risk_level = 3) AS r3,
+               count(*) FILTER (WHERE risk_level = 2) AS r2, count(*) FILTER (WHERE risk_level = 1) AS r1,
+               count(*) FILTER (WHERE risk_level = 0) AS r0, count(*) FILTER (WHERE risk_level IS NULL) AS unrated,
+               ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(avg(mx), avg(my)), 3857),
+                            ST_TileEnvelope(:z, :x, :y), {_EXTENT}, {_BUFFER}, true) AS geom
+        FROM keyed
+        WHERE cx BETWEEN :x * {_CELLS} - 1 AND :x * {_CELLS} + {_CELLS}
+          AND cy BETWEEN :y * {_CELLS} - 1 AND :y * {_CELLS} + {_CELLS}
+        GROUP BY cx, cy
+    )
+    SELECT ST_AsMVT(cells, '{TILE_LAYER}', {_EXTENT}, 'geom') FROM cells
+    WHERE geom IS NOT NULL
+"""
+
+
 def check_tile_address(z: int, x: int, y: int) -> str | None:
     """Say what is wrong with a tile address, or None when it is valid.
 
@@ -132,7 +163,8 @@ def check_tile_address(z: int, x: int, y: int) -> str | None:
     return None
 
 
-def employer_tile(session: Session, z: int, x: int, y: int, generation_id: int | None) -> bytes:
+def employer_tile(session: Session, z: int, x: int, y: int, generation_id: int | None, *,
+                  scoped: bool = False) -> bytes:
     """Build the employer vector tile ``z/x/y`` (Mapbox Vector Tile, layer ``employers``).
 
     At zoom :data:`RAW_MIN_ZOOM` and deeper each located employer is a point with
@@ -155,6 +187,9 @@ def employer_tile(session: Session, z: int, x: int, y: int, generation_id: int |
     generation_id : int or None
         The generation whose grids name the raw points' ``grid_code``/``grid_name``; with
         None the points have no grid properties.
+    scoped : bool
+        The user sees only some grids: cells are counted from the employers this
+        session may see, not read from the city-wide ``employer_cell``.
 
     Returns
     -------
@@ -174,6 +209,9 @@ def employer_tile(session: Session, z: int, x: int, y: int, generation_id: int |
     if z >= RAW_MIN_ZOOM:
         params = {"z": z, "x": x, "y": y, "gen": generation_id, "margin": _BUFFER / _EXTENT}
         tile = session.execute(sa.text(_RAW_SQL), params).scalar()
+    elif scoped:
+        params = {"z": z, "x": x, "y": y, "margin": _BUFFER / _EXTENT}
+        tile = session.execute(sa.text(_SCOPED_CELL_SQL), params).scalar()
     else:
         tile = session.execute(sa.text(_CELL_SQL), {"z": z, "x": x, "y": y}).scalar()
     return bytes(tile or b"")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 from flask import Flask
 
 from gisgrid.config import Settings, load_settings
@@ -21,7 +19,6 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
     app = Flask(__name__)
     settings = settings or load_settings()
     app.config.from_mapping(
-        SECRET_KEY=settings.secret_key or secrets.token_hex(32),
         GISGRID_SETTINGS=settings,
         JSON_AS_ASCII=False,
         **security.limits_config(settings, serve_host),
@@ -30,13 +27,14 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
         app.config.update(test_config)
     app.json.ensure_ascii = False
 
-    from gisgrid.web import compress, csp, db, errors, maps
+    from gisgrid.web import auth, compress, csp, db, errors, maps
 
     db.init_app(app)
     security.init_app(app)
     csp.init_app(app)
     compress.init_app(app)
     errors.init_app(app)
+    auth.init_app(app)  # after the size and NUL checks, before every view
     app.register_blueprint(maps.bp)
     from gisgrid.web import boundaries_api; app.register_blueprint(boundaries_api.bp)  # noqa: E702
     from gisgrid.web import employers_api; app.register_blueprint(employers_api.bp)  # noqa: E702

@@ -21,7 +21,7 @@ from gisgrid.db.queries import find_generation
 from gisgrid.errors import GisgridError
 from gisgrid.web.db import get_session
 from gisgrid.web.params import (
-    ACTOR_CHARS, CODE_CHARS, NAME_CHARS, check_text, field_codes, field_int, field_number, field_text, field_versions,
+    CODE_CHARS, NAME_CHARS, check_text, field_codes, field_int, field_number, field_text, field_versions,
     json_object,
 )
 
@@ -41,7 +41,10 @@ def _code(code: str) -> str:
 
 
 def _actor(body: dict) -> str:
-    return field_text(body, "actor", "操作人", ACTOR_CHARS) or "web"
+    """The logged-in user: never a name from the request body (an "actor" field there is ignored)."""
+    from gisgrid.web.auth import actor_label
+
+    return actor_label()
 
 
 def _max_vertices() -> int:

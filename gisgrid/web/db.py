@@ -1,17 +1,47 @@
-"""One database session per request, closed in teardown."""
+"""One database session per request, closed in teardown; every transaction carries the scope.
+
+Row-level security (migration 0007) shows the web role only the employer rows of the
+logged-in user's scope: each transaction of the request sets ``gisgrid.scope`` and
+``gisgrid.grids`` with ``set_config(…, true)`` (``SET LOCAL``), from ``g.scope``. Before the
+gate has decided who is asking (the login itself), and for anonymous requests, they are
+empty, and no employer row is visible.
+"""
 
 from __future__ import annotations
 
 from flask import Flask, current_app, g
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from gisgrid.db.engine import get_web_engine
 
+_SET_SCOPE = "SELECT set_config('gisgrid.scope', %(scope)s, true), set_config('gisgrid.grids', %(grids)s, true)"
+
 
 def get_session() -> Session:
     if "db_session" not in g:
-        g.db_session = _sessions()()
+        session = g.db_session = _sessions()()
+        event.listen(session, "after_begin", _scope_transaction)
     return g.db_session
+
+
+def scope_settings() -> dict[str, str]:
+    """The values of ``gisgrid.scope`` and ``gisgrid.grids`` for this request's user."""
+    scope = g.get("scope")
+    if scope is None:
+        return {"scope": "none", "grids": ""}
+    if scope.everything:
+        return {"scope": "all", "grids": ""}
+    return {"scope": "grids", "grids": ",".join(str(i) for i in sorted(scope.grid_ids))}
+
+
+def apply_scope(session: Session) -> None:
+    """Set the scope in the transaction running now (the gate calls it once ``g.scope`` is known)."""
+    session.connection().exec_driver_sql(_SET_SCOPE, scope_settings())
+
+
+def _scope_transaction(session, transaction, connection) -> None:
+    connection.exec_driver_sql(_SET_SCOPE, scope_settings())
 
 
 def _sessions() -> sessionmaker:

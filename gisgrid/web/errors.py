@@ -16,8 +16,8 @@ from werkzeug.exceptions import HTTPException
 
 from gisgrid.errors import GisgridError
 
-_TITLES = {400: "请求有误", 403: "禁止访问", 404: "未找到", 405: "请求方法不允许", 409: "操作冲突",
-           413: "请求内容过大", 414: "请求地址过长", 415: "请求内容类型不支持", 431: "请求头过大",
+_TITLES = {400: "请求有误", 401: "需要登录", 403: "禁止访问", 404: "未找到", 405: "请求方法不允许", 409: "操作冲突",
+           413: "请求内容过大", 414: "请求地址过长", 429: "请求过于频繁", 415: "请求内容类型不支持", 431: "请求头过大",
            500: "服务器内部错误", 503: "数据库暂不可用"}
 _CJK = re.compile(r"[\u3400-\u9fff]")
 # Paths whose errors are data (JSON) even outside /api/: a tile is never a page.
@@ -42,6 +42,11 @@ def _render(status: int, message: str, payload: dict):
     else:
         body = render_template("error.html", status=status, title=_title(status), message=_chinese(status, message))
     return make_response(body, status)
+
+
+def render_error(status: int, message: str, payload: dict):
+    """The error answer for this request: JSON on data paths, the Chinese error page otherwise."""
+    return _render(status, message, payload)
 
 
 def _http_message(exc: HTTPException) -> str:

@@ -25,6 +25,7 @@ from gisgrid.errors import GisgridError, InputError, NotFound
 from gisgrid.export.data import find_export_generation, grid_levels, list_grid_choices
 from gisgrid.export.diagram import PAPERS
 from gisgrid.jobs.exports import get_job, request_export, result_path
+from gisgrid.web.auth import require_grid_code, scope
 from gisgrid.web.db import get_session
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
@@ -38,13 +39,14 @@ _STATUS_TEXT = {"queued": "排队中", "running": "正在生成", "done": "已�
 
 
 def requester_key(req) -> str:
-    """Who a heavy export counts against (the per-client limit).
+    """Who a heavy export counts against (the per-user limit): the logged-in user's id.
 
-    Today the client's address; once there are accounts, the signed-in user's id goes
-    here, and nowhere else. Behind a reverse proxy every client has the proxy's address:
-    configure the proxy fix (``X-Forwarded-For``) before relying on the limit there.
+    The address only where there is no user (never on a gated route).
     """
-    return req.remote_addr or "unknown"
+    from flask import g
+
+    user = g.get("user")
+    return f"user:{user.id}" if user is not None else (req.remote_addr or "unknown")
 
 
 def _settings():
@@ -88,6 +90,23 @@ def _grid() -> str | None:
     code = request.args.get("grid", "").strip() or None
     if code is not None and len(code) > 32:
         raise InputError(f"网格编码为 {code[:40]!r}…；最长 32 个字符")
+    return code
+
+
+def _scoped_grid(code: str | None) -> str | None:
+    """The grid an export of a scoped user (an inspector) covers: one of theirs, never the city.
+
+    Without ``grid`` it is their own grid when they have one; with several, they choose.
+    The jobs run in the worker as the owner, outside row-level security: this is the check.
+    """
+    if scope().everything:
+        return code
+    if code is None:
+        own = scope().own_codes
+        if len(own) != 1:
+            raise InputError("请在“范围”中选择您负责的网格之一" if own else "您的账号目前没有负责的网格，无法导出")
+        code = own[0]
+    require_grid_code(get_session(), code)
     return code
 
 
@@ -148,6 +167,12 @@ def index():
     generation = find_export_generation(session)
     levels = grid_levels(session, generation)
     grids = [g for g in list_grid_choices(session, generation) if g["level"] >= 2]
+    if not scope().everything:
+        import sqlalchemy as sa
+
+        visible = set(session.execute(sa.text("SELECT code FROM grid WHERE id = ANY(:ids)"),
+                                      {"ids": sorted(scope().grid_ids)}).scalars())
+        grids = [g for g in grids if g["code"] in visible]
     return render_template("exports.html", generation=generation, levels=levels, grids=grids, papers=list(PAPERS),
                            indicators=INDICATORS)
 
@@ -158,7 +183,7 @@ def diagram():
     if fmt not in ("png", "pdf"):
         raise InputError(f"格式为 {fmt[:10]!r}；应为 png 或 pdf")
     atlas = request.args.get("atlas") == "1"
-    params = {"level": _level(None), "grid": _grid(), "paper": _paper("A4"), "colour": _colour(),
+    params = {"level": _level(None), "grid": _scoped_grid(_grid()), "paper": _paper("A4"), "colour": _colour(),
               "employers": request.args.get("employers") == "1", "format": "pdf" if atlas else fmt}
     _existing_grid(params["grid"])
     return _start("atlas" if atlas else "diagram", params)
@@ -166,7 +191,7 @@ def diagram():
 
 @bp.get("/register")
 def register():
-    grid = _grid()
+    grid = _scoped_grid(_grid())
     level = _level(None)
     if grid is None:  # the whole city: thousands of rows, a job
         return _start("register", {"grid": None, "level": level})
@@ -182,19 +207,32 @@ def roster():
     from gisgrid.export.registers import export_roster
 
     buffer = io.BytesIO()
-    export_roster(get_session(), buffer, grid_code=_grid())
+    export_roster(get_session(), buffer, grid_code=_scoped_grid(_grid()))
     return _send(buffer, "四定人员花名册", "xlsx")
 
 
 @bp.get("/package")
 def package():
+    if not scope().everything:
+        from gisgrid.errors import Forbidden
+
+        raise Forbidden("上报材料（全市网格图、登记册、花名册）由领导或系统管理员导出；请导出您负责网格的登记册或网格图")
     return _start("package", {"level": _level(2), "paper": _paper("A3")})
 
 
 def _job_or_404(job_id: int) -> dict:
+    """The job, if it exists and this user may have its file: their own, or one of their grids."""
     job = get_job(get_session(), job_id)
     if job is None:
         abort(404)
+    if not scope().everything and job["requester"] != requester_key(request):
+        grid = (job.get("params") or {}).get("grid")
+        if job["kind"] == "package" or grid is None:
+            abort(404)
+        try:
+            require_grid_code(get_session(), grid)
+        except NotFound:
+            abort(404)
     return job
 
 

@@ -13,6 +13,7 @@ from gisgrid.db.queries import (
 from gisgrid.employers.queries import find_employer
 from gisgrid.errors import InputError
 from gisgrid.maps import ColourBy, MapSelector, build_grid_map, classify_indicator, render_map_parts
+from gisgrid.web.auth import require_employer, require_grid, require_grid_code, scope
 from gisgrid.web.db import get_session
 from gisgrid.web.params import CODE_CHARS, NAME_CHARS, arg_int, arg_text, check_text, shown
 from gisgrid.labels import CREDIT_CODE_STATUS, GENERATION_STATUS, KIND_LABELS, LOCATED_BY_LABELS, ROLE_LABELS
@@ -104,6 +105,8 @@ def _colouring(session, generation, choice: str | None, level: str | None, keep:
 def index():
     session = get_session()
     requested = arg_text("generation", "网格版本名称", NAME_CHARS)
+    if not scope().everything and not requested:
+        return redirect(url_for("maps.my_grids"))
     active = active_generation(session)
     generation = find_generation(session, requested)
     is_active = active is not None and generation.id == active.id
@@ -158,10 +161,33 @@ def _grid_scene(session, detail: dict):
     return areas, units, focus[focus["code"] == code]
 
 
+@bp.get("/my")
+def my_grids():
+    """我的网格: the grids the user answers for (四定), their employers by risk, the staff above."""
+    session = get_session()
+    own = scope().own_codes
+    if scope().everything:
+        return redirect(url_for("maps.index"))
+    if len(own) == 1 and not request.args:
+        return redirect(url_for("maps.grid_page", code=own[0]))
+    grids = [grid_detail(session, code) for code in own]
+    chain = []
+    for detail in grids:
+        code, seen = detail["parent_code"], set()
+        while code and code not in seen:
+            seen.add(code)
+            parent = grid_detail(session, code)
+            chain.append(parent)
+            code = parent["parent_code"]
+    return render_template("my_grids.html", grids=grids, chain=chain, risk_levels=RISK_LEVELS,
+                           role_labels=ROLE_LABELS, kind_labels=KIND_LABELS)
+
+
 @bp.get("/grids/<code>")
 def grid_page(code: str):
     session = get_session()
     detail = grid_detail(session, check_text(code, "网格编码", CODE_CHARS))
+    require_grid(detail["id"], detail["code"], detail["generation"])
     areas, units, focus = _grid_scene(session, detail)
     colour_by = selector = None
     if detail["level"] <= AREA_LEVEL and not units.empty:
@@ -175,6 +201,7 @@ def grid_page(code: str):
     employers = grid_employers(session, code, limit=EMPLOYER_ROWS, stale_months=_settings().stale_months)
     return render_template(
         "grid.html", parts=parts, grid=detail, employers=employers, employer_rows=EMPLOYER_ROWS,
+        own_codes=scope().own_codes,
         risk_levels=RISK_LEVELS, kind_labels=KIND_LABELS, role_labels=ROLE_LABELS,
     )
 
@@ -186,6 +213,7 @@ def employer_page(key: str):
 
     session = get_session()
     record = find_employer(session, employer_key(key), _settings().stale_months)
+    require_employer(session, record["id"], key)
     grid_code = record["grid_code"] or record["nearest_grid_code"]
     grid = grid_detail(session, grid_code) if grid_code else None
     # Placement through the JSON API (by credit code, or id without one).
@@ -219,6 +247,8 @@ def search_page():
         raise InputError(f"搜索内容过长（{len(text)} 个字符）；最多 100 个字符")
     check_text(text, "搜索内容", 100)
     found = search(get_session(), text, limit=SEARCH_LIMIT)
+    # Employers come through row-level security already; grids are filtered here.
+    found["grids"] = [g for g in found["grids"] if scope().sees_grid(g["id"])]
     # One exact hit: go straight to it.
     if len(found["grids"]) + len(found["employers"]) == 1:
         if found["grids"]:
@@ -242,6 +272,7 @@ def _ancestor_at(session, detail: dict, level: int) -> str:
 @bp.get("/api/employers.geojson")
 def employers_data():
     grid = arg_text("grid", "网格编码", CODE_CHARS)
+    require_grid_code(get_session(), grid)
     body = employers_geojson(get_session(), grid)
     return Response(body, mimetype="application/geo+json")
 

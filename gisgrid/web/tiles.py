@@ -30,7 +30,11 @@ def employer_tile_view(z: str, x: str, y: str):
     session = get_session()
     # Only raw points carry grid names; the cells below RAW_MIN_ZOOM need no generation.
     generation = active_generation(session) if zi >= RAW_MIN_ZOOM else None
-    tile = employer_tile(session, zi, xi, yi, generation.id if generation else None)
+    from flask import g
+
+    # A scoped user's points are only theirs (row-level security); so are their cells.
+    tile = employer_tile(session, zi, xi, yi, generation.id if generation else None,
+                         scoped=not g.scope.everything)
     if not tile:
         response = Response(status=204)
     else:

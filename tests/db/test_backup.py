@@ -98,7 +98,10 @@ def test_round_trip_restores_every_table_row_for_row(demo_backup, demo_url, pg_c
     assert _sequences(target) == _sequences(demo_url)  # new rows get fresh ids
     # the web role got its grants on the restored tables (pg_restore ran --no-privileges)
     web = pg_cluster.web_url_for(target.rsplit("/", 1)[1])
-    with get_engine(web).connect() as conn:
+    with get_engine(web).begin() as conn:
+        # Row-level security (migration 0007) came back too: nothing without a scope, all with 'all'.
+        assert conn.execute(sa.text("SELECT count(*) FROM employer")).scalar() == 0
+        conn.execute(sa.text("SELECT set_config('gisgrid.scope', 'all', true)"))
         assert conn.execute(sa.text("SELECT count(*) FROM employer")).scalar() == 20_000
     dispose_engines()
 

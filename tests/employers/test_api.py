@@ -19,6 +19,7 @@ def api(grids, run_cli, tmp_path, db_url):
 
 
 def test_place_over_http_records_who_and_assigns(api, engine):
+    """The logged-in user (admin) is recorded; a name in the body is ignored."""
     code = make_credit_code("419999", 3)
     lon, lat = _xy(2.0, 0.5)
     response = api.post(f"/api/employers/{code}/place", json={"lon": float(lon), "lat": float(lat),
@@ -26,10 +27,10 @@ def test_place_over_http_records_who_and_assigns(api, engine):
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.json["employer"]["grid_code"] == "419999002201"
     shown = api.get(f"/api/employers/{code}").json
-    assert (shown["located_by"], shown["placed_by"], shown["grid_code"]) == ("manual", "张协管员", "419999002201")
+    assert (shown["located_by"], shown["placed_by"], shown["grid_code"]) == ("manual", "admin", "419999002201")
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT actor FROM audit_log WHERE action = 'place_employer'")).scalar() \
-            == "张协管员"
+            == "admin"
     pending = api.get("/api/employers?unassigned=1").json
     assert [r["name"] for r in pending] == ["城外的厂"]
 

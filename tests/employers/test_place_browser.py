@@ -31,7 +31,7 @@ def test_pending_employer_is_placed_by_clicking_its_page_map(grids, run_cli, tmp
             point = page.evaluate(f"window.{name}.latLngToContainerPoint([34.304, 113.7225])")
             box = page.locator(".leaflet-container").bounding_box()
             page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
-            page.locator(".gg-place-form input").fill("王协管员")
+            page.locator(".gg-place-form button").wait_for()
             with page.expect_navigation(timeout=20_000):
                 page.locator(".gg-place-form button").click()
             page.wait_for_load_state("networkidle")
@@ -41,9 +41,10 @@ def test_pending_employer_is_placed_by_clicking_its_page_map(grids, run_cli, tmp
         finally:
             page.close()
     assert errors == []
-    assert "419999002201" in text and "人工标注" in text and "王协管员" in text
+    # Recorded as the logged-in user (the browser's account), never a typed name.
+    assert "419999002201" in text and "人工标注" in text and "admin 于" in text
     with engine.connect() as conn:
         row = conn.execute(sa.text("SELECT located_by, placed_by, ST_X(geom), ST_Y(geom) FROM employer "
                                    "WHERE credit_code = :c"), {"c": code}).one()
-    assert row[:2] == ("manual", "王协管员")
+    assert row[:2] == ("manual", "admin")
     assert abs(row[2] - 113.7225) < 0.0005 and abs(row[3] - 34.304) < 0.0005

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live import serve_live
+from tests.live import LoggedInBrowser, serve_live
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -27,7 +27,7 @@ def browser():
     executable = shutil.which("chromium") or "/usr/bin/chromium"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
+        yield LoggedInBrowser(browser)  # new pages are logged in as admin (tests/live.py)
         browser.close()
 
 

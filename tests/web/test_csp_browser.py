@@ -101,12 +101,9 @@ def test_other_pages_run_clean_under_the_policy(browser, live_app, path, shot, s
 
 
 @pytest.mark.browser
-def test_employer_page_map_draws_under_the_policy(browser, live_app):  # noqa: F811
-    import json
-    from urllib.request import urlopen
-
-    with urlopen(live_app + "/api/employers.geojson?grid=419901001001") as answer:
-        key = json.load(answer)["features"][0]["properties"]["credit_code"]
+def test_employer_page_map_draws_under_the_policy(browser, live_app, demo_app):  # noqa: F811
+    answer = demo_app.test_client().get("/api/employers.geojson?grid=419901001001").get_json()
+    key = answer["features"][0]["properties"]["credit_code"]
     page, response, problems = _open(browser, f"{live_app}/employers/{key}")
     assert response.status == 200
     page.locator(".leaflet-map-pane svg path").first.wait_for(state="attached", timeout=20_000)

@@ -59,7 +59,9 @@ def test_each_long_export_is_a_job(city_client):  # noqa: F811
     for n, (url, kind) in enumerate((("/exports/diagram?format=png&level=2&paper=A4", "diagram"),
                       ("/exports/diagram?format=pdf&grid=419901001&employers=1&colour=stale_share", "diagram"),
                       ("/exports/diagram?atlas=1&paper=A3", "atlas"), ("/exports/register", "register"))):
-        resp = city_client.get(url, headers=JSON, environ_base={"REMOTE_ADDR": f"10.5.0.{n}"})
+        # Each from its own account: the limit is per user.
+        client = city_client.application.test_client(user=f"exporter{n}")
+        resp = client.get(url, headers=JSON)
         assert resp.status_code == 202 and resp.json["kind"] == kind, (url, resp.data[:300])
 
 
@@ -73,7 +75,9 @@ def test_the_limit_per_client_answers_429_in_chinese(city_client):  # noqa: F811
     assert "每个客户端最多同时 2 个" in third.json["message"]
     page = city_client.get("/exports/diagram?atlas=1", headers=PAGE)
     assert page.status_code == 429 and "每个客户端最多同时 2 个" in page.get_data(as_text=True)
-    other = city_client.get("/exports/diagram?atlas=1", headers=JSON, environ_base={"REMOTE_ADDR": "10.8.8.8"})
+    # The limit is per user, not per address: another account from the same address may.
+    other = city_client.application.test_client(user="leader1", role="leader").get("/exports/diagram?atlas=1",
+                                                                                   headers=JSON)
     assert other.status_code == 202
 
 
@@ -117,10 +121,12 @@ def test_bad_parameters_get_a_chinese_400_before_any_job(city_client):  # noqa: 
     assert city_client.get("/exports/jobs/999999").status_code == 404
 
 
-def test_requester_key_is_the_client_address(demo_app):
+def test_requester_key_is_the_logged_in_user(demo_app):
+    from flask import g, request
+
     from gisgrid.web.exports import requester_key
 
     with demo_app.test_request_context("/exports/package", environ_base={"REMOTE_ADDR": "10.20.30.40"}):
-        from flask import request
-
-        assert requester_key(request) == "10.20.30.40"
+        assert requester_key(request) == "10.20.30.40"  # no user: never on a gated route
+        g.user = type("U", (), {"id": 7})()
+        assert requester_key(request) == "user:7"

@@ -200,23 +200,28 @@ def test_every_page_kind_shows_hostile_text_literally_in_a_browser(browser, host
 
 @pytest.mark.browser
 def test_placing_by_hand_keeps_a_hostile_name_and_page_literal(browser, hostile_live, hostile_city):  # noqa: F811
-    _, rows, _, _ = hostile_city
+    from tests.auth_helpers import ensure_user, log_in_page
+
+    _, rows, app, _ = hostile_city
     row = rows[-1]  # the employer without coordinates
+    # The placing user's own display name is hostile too: it reaches the page as "placed by".
+    ensure_user(app, "hostile-placer", "admin", display_name='{{7*7}}</script>"王五')
     visit = _Visit(browser, hostile_live, f"/employers/{row['统一社会信用代码']}")
     page = visit.page
+    log_in_page(page, app, hostile_live, "hostile-placer")
+    page.reload(wait_until="networkidle")
     _literal(visit.text(), row["单位名称"], "unplaced")
     page.click("button.gg-place-button")
     box = page.eval_on_selector(".folium-map", "e => { const r = e.getBoundingClientRect();"
                                 " return [r.left + r.width / 2, r.top + r.height / 2]; }")
     page.mouse.click(*box)
-    page.wait_for_selector(".gg-place-form input")
-    page.fill(".gg-place-form input", "{{7*7}}</script>\"王五")
+    page.wait_for_selector(".gg-place-form button")
     with page.expect_navigation(wait_until="networkidle"):
         page.click(".gg-place-form button")
     page.wait_for_timeout(300)
     text = visit.text()
     _literal(text, row["单位名称"], "placed")
-    _literal(text, '{{7*7}}</script>"王五 于', "placed by")
+    _literal(text, '{{7*7}}</script>"王五（hostile-placer） 于', "placed by")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "hostile-placed.png"))
     assert visit.problems() == [], visit.problems()

@@ -41,16 +41,29 @@ def test_web_role_cannot_change_the_schema_or_roles(web_engine, statement):
 
 
 def test_web_role_writes_rows_through_the_cell_triggers(web_engine):
-    """A placement by hand updates the map cells by trigger, as the web role (rolled back)."""
+    """A placement by hand updates the map cells by trigger, as the web role (rolled back):
+    for a user who sees everything, and for an inspector, who cannot read employer_cell
+    (row-level security) but whose change still moves the count (the trigger writes as owner)."""
     cells = "SELECT sum(count) FROM employer_cell WHERE z = (SELECT min(z) FROM employer_cell)"
+    one = "SELECT min(a.employer_id) FROM assignment a JOIN employer e ON e.id = a.employer_id WHERE e.geom IS NOT NULL"
     with web_engine.connect() as conn:
         trans = conn.begin()
+        conn.execute(sa.text("SELECT set_config('gisgrid.scope', 'all', true)"))
         before = conn.execute(sa.text(cells)).scalar()
-        moved = conn.execute(sa.text("UPDATE employer SET geom = NULL "
-                                     "WHERE id = (SELECT min(id) FROM employer WHERE geom IS NOT NULL)")).rowcount
+        employer, grid = conn.execute(sa.text(
+            f"SELECT employer_id, grid_id FROM assignment WHERE employer_id = ({one})")).one()
+        moved = conn.execute(sa.text("UPDATE employer SET geom = NULL WHERE id = :id"), {"id": employer}).rowcount
         after = conn.execute(sa.text(cells)).scalar()
         trans.rollback()
+        trans = conn.begin()
+        conn.execute(sa.text("SELECT set_config('gisgrid.grids', :g, true)"), {"g": str(grid)})
+        assert conn.execute(sa.text(cells)).scalar() is None  # no city-wide cells for a scoped user
+        scoped = conn.execute(sa.text("UPDATE employer SET geom = NULL WHERE id = :id"), {"id": employer}).rowcount
+        conn.execute(sa.text("SELECT set_config('gisgrid.scope', 'all', true)"))
+        after_scoped = conn.execute(sa.text(cells)).scalar()
+        trans.rollback()
     assert moved == 1 and before > 0 and after == before - 1
+    assert scoped == 1 and after_scoped == before - 1
 
 
 def test_web_role_queues_an_export_job(demo_app, web_engine):
