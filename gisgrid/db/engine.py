@@ -111,6 +111,7 @@ def prepare_database(settings: Settings, migrate: bool = True) -> Engine:
 
 def prepare_web_role(settings: Settings, engine: Engine) -> list[str]:
     """Make (private cluster) and grant the web role; return the statements that were needed."""
+    roles.mark_leakproof(engine)  # the geometry index under row-level security
     if settings.managed:
         cluster = LocalCluster(settings)
         password, new = cluster.ensure_web_password()

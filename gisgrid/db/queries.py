@@ -233,3 +233,21 @@ def search(session: Session, text: str, limit: int = 50) -> dict:
         ORDER BY e.credit_code IS DISTINCT FROM :t, e.risk_level DESC NULLS LAST, e.name LIMIT :limit
     """), params).mappings().all()
     return {"grids": [dict(r) for r in grids], "employers": [dict(r) for r in employers]}
+
+
+def search_staff(session: Session, text: str, limit: int = 50) -> list[dict]:
+    """四定 staff whose name contains ``text``, one row per grid they answer for today
+    (active generation): staff id, name, role, phone, grid id, code and name."""
+    text = (text or "").strip()
+    gen = active_generation(session)
+    if not text or gen is None:
+        return []
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = session.execute(sa.text("""
+        SELECT s.id, s.name, s.role, s.phone, g.id AS grid_id, g.code AS grid_code, g.name AS grid_name
+        FROM staff s JOIN staff_grid sg ON sg.staff_id = s.id
+        JOIN grid g ON g.identity = sg.grid_identity AND g.generation_id = :gen
+        WHERE s.name ILIKE :p AND (sg.valid_from IS NULL OR sg.valid_from <= current_date)
+          AND (sg.valid_to IS NULL OR sg.valid_to >= current_date)
+        ORDER BY s.name, g.code LIMIT :limit"""), {"p": pattern, "gen": gen.id, "limit": limit}).mappings().all()
+    return [dict(r) for r in rows]

@@ -134,6 +134,34 @@ def grant_web_role(engine: Engine, role: str) -> list[str]:
         return statements
 
 
+#: PostGIS's bounding-box test behind ``&&`` (the GiST index of employer.geom). Row-level
+#: security lets an index serve only LEAKPROOF operators, so without this mark every tile
+#: query of the web role read all employers (benchmarks/maps.py --explain: Seq Scan).
+#: The function returns a boolean from two boxes; its only error is on mixed SRIDs, and
+#: employer.geom has one (4490): it tells nothing about a row beyond the answer.
+LEAKPROOF_FUNCTIONS = ("geometry_overlaps(geometry, geometry)",)
+
+
+def mark_leakproof(engine: Engine) -> list[str]:
+    """Mark :data:`LEAKPROOF_FUNCTIONS` LEAKPROOF when the owner may (a superuser, as in the
+    private cluster); return the statements run. Idempotent, run at every start (an
+    ``ALTER EXTENSION postgis UPDATE`` or a restore drops the mark). On a database where the
+    owner is no superuser, the administrator runs them once (README, Web role)."""
+    with engine.begin() as conn:
+        if not conn.execute(sa.text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar():
+            return []
+        done = []
+        for signature in LEAKPROOF_FUNCTIONS:
+            leakproof = conn.execute(sa.text("SELECT proleakproof FROM pg_proc WHERE oid = CAST(:f AS regprocedure)"),
+                                     {"f": signature}).scalar()
+            if leakproof is False:
+                _lock(conn)
+                statement = f"ALTER FUNCTION {signature} LEAKPROOF"
+                conn.execute(sa.text(statement))
+                done.append(statement)
+        return done
+
+
 def check_web_role(engine: Engine) -> str:
     """Refuse a web connection whose role could do more than read and write rows; return its name."""
     with engine.connect() as conn:

@@ -211,7 +211,7 @@ def request_export(session: Session, settings: Settings, kind: str, params: dict
         {"r": requester}).scalar_one()
     limit = settings.export_jobs_per_client
     if open_jobs >= limit:
-        raise TooManyJobs(f"您已有 {open_jobs} 个导出正在排队或生成，每个客户端最多同时 {limit} 个"
+        raise TooManyJobs(f"您已有 {open_jobs} 个导出正在排队或生成，每个用户最多同时 {limit} 个"
                           f"（GISGRID_EXPORT_JOBS_PER_CLIENT）；请等其中一个完成后再试")
     job_id = session.execute(sa.text(
         "INSERT INTO export_job (kind, params, digest, requester, steps, step_label) "

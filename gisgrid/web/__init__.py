@@ -40,4 +40,5 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
     from gisgrid.web import employers_api; app.register_blueprint(employers_api.bp)  # noqa: E702
     from gisgrid.web import exports; app.register_blueprint(exports.bp)  # noqa: E702
     from gisgrid.web import tiles; app.register_blueprint(tiles.bp)  # noqa: E702
+    from gisgrid.web import admin; app.register_blueprint(admin.bp)  # noqa: E702
     return app

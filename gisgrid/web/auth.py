@@ -78,6 +78,7 @@ ACCESS: dict[str, str] = {
     "exports.job_status": "exports",
     "exports.job_download": "exports",
     "tiles.employer_tile_view": "employers.points",
+    "admin.audit": "audit.read",
 }
 
 # Paths whose answers are data: a refusal there is JSON, never a redirect to a page.

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 from gisgrid.analysis.risk import RISK_LEVELS
 from gisgrid.analysis.indicators import INDICATORS, grid_indicators
 from gisgrid.db.queries import (
-    active_generation, employer_count, search, employers_geojson, find_generation, grid_detail, grid_employers, grid_frame, list_grids,
+    active_generation, employer_count, search, search_staff, employers_geojson, find_generation, grid_detail, grid_employers, grid_frame, list_grids,
 )
 from gisgrid.employers.queries import find_employer
 from gisgrid.errors import InputError
@@ -249,14 +249,16 @@ def search_page():
     found = search(get_session(), text, limit=SEARCH_LIMIT)
     # Employers come through row-level security already; grids are filtered here.
     found["grids"] = [g for g in found["grids"] if scope().sees_grid(g["id"])]
+    # Staff by name (→ the grids they answer for), within the scope too.
+    found["staff"] = [s for s in search_staff(get_session(), text, limit=SEARCH_LIMIT) if scope().sees_grid(s["grid_id"])]
     # One exact hit: go straight to it.
-    if len(found["grids"]) + len(found["employers"]) == 1:
+    if len(found["grids"]) + len(found["employers"]) == 1 and not found["staff"]:
         if found["grids"]:
             return redirect(url_for("maps.grid_page", code=found["grids"][0]["code"]))
         e = found["employers"][0]
         return redirect(url_for("maps.employer_page", key=e["credit_code"] or e["id"]))
     return render_template("search.html", q=text, found=found, limit=SEARCH_LIMIT, risk_levels=RISK_LEVELS,
-                           kind_labels=KIND_LABELS)
+                           kind_labels=KIND_LABELS, role_labels=ROLE_LABELS)
 
 
 def _ancestor_at(session, detail: dict, level: int) -> str:

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from gisgrid.db.engine import get_engine
 from tests.auth_helpers import session_cookie
 from tests.live import serve_live
+from tests.jobs.conftest import city_client, city_settings, city_url  # noqa: F401  (fixtures)
 
 LARGE = ["/api/employers.geojson", "/exports/register?grid=419901001"]
 
@@ -105,5 +106,33 @@ def test_a_client_hanging_up_mid_download_leaves_the_server_answering(demo_app, 
     while _open_transactions(demo_url) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _open_transactions(demo_url) == []
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [(r.name, r.getMessage()[:200]) for r in errors]
+
+
+def test_hanging_up_mid_download_of_a_finished_package(city_client, city_settings, city_url, caplog):  # noqa: F811
+    """The filing package, built by the worker, downloaded from its job: the client goes after
+    2 KiB; the stored file is untouched, the job stays done, and the next download is whole."""
+    import zipfile
+
+    from gisgrid.jobs.queue import run_worker
+
+    job = city_client.get("/exports/package?level=2&paper=A4", headers={"Accept": "application/json"}).json
+    run_worker(city_settings, wait=False)
+    status = city_client.get(job["status_url"], headers={"Accept": "application/json"}).json
+    assert status["status"] == "done", status
+    app = city_client.application
+    name, token = session_cookie(app, "admin")
+    cookie = f"{name}={token}"
+    download = status["download_url"]
+    with caplog.at_level(logging.WARNING), serve_live(app) as url:
+        port = urlsplit(url).port
+        for reset in (False, True, False):
+            head = _hang_up(port, download, cookie, reset=reset)
+            assert head.startswith(b"HTTP/1.1 200"), head[:200]
+        code, body, kind = _get(port, download, cookie)
+    assert code == 200 and "zip" in kind and status["size"] == len(body)
+    assert zipfile.ZipFile(io.BytesIO(body)).testzip() is None  # a whole archive
+    assert _jobs(city_url)[-1][1] == "done"
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert not errors, [(r.name, r.getMessage()[:200]) for r in errors]

@@ -72,9 +72,9 @@ def test_the_limit_per_client_answers_429_in_chinese(city_client):  # noqa: F811
     assert city_client.get("/exports/diagram?format=png", headers=JSON).status_code == 202  # the same job again
     third = city_client.get("/exports/diagram?atlas=1", headers=JSON)
     assert third.status_code == 429
-    assert "每个客户端最多同时 2 个" in third.json["message"]
+    assert "每个用户最多同时 2 个" in third.json["message"]
     page = city_client.get("/exports/diagram?atlas=1", headers=PAGE)
-    assert page.status_code == 429 and "每个客户端最多同时 2 个" in page.get_data(as_text=True)
+    assert page.status_code == 429 and "每个用户最多同时 2 个" in page.get_data(as_text=True)
     # The limit is per user, not per address: another account from the same address may.
     other = city_client.application.test_client(user="leader1", role="leader").get("/exports/diagram?atlas=1",
                                                                                    headers=JSON)

@@ -219,3 +219,20 @@ def test_row_level_security_is_the_backstop(pg_cluster, demo_url, employers):
     with web.begin() as conn, pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
         conn.execute(sa.text("UPDATE audit_log SET actor = 'someone else'"))
     web.dispose()
+
+
+def test_the_geometry_index_serves_the_web_role_under_row_level_security(pg_cluster, demo_url):
+    """RLS lets an index serve only LEAKPROOF operators: geometry && is marked so (roles.mark_leakproof),
+    else every tile read every employer (a Seq Scan, benchmarks/maps.py --explain)."""
+    web = get_engine(pg_cluster.web_url_for(demo_url.rsplit("/", 1)[1]))
+    query = ("EXPLAIN SELECT id FROM employer WHERE geom && "
+             "ST_MakeEnvelope(113.69, 34.33, 113.70, 34.34, 4490)")
+    with web.begin() as conn:
+        assert conn.execute(sa.text("SELECT proleakproof FROM pg_proc "
+                                    "WHERE oid = 'geometry_overlaps(geometry, geometry)'::regprocedure")).scalar()
+        conn.execute(sa.text("SET LOCAL enable_seqscan = off"))  # the plan the index allows at a city's size
+        for scope in ("all", "grids"):
+            conn.execute(sa.text("SELECT set_config('gisgrid.scope', :s, true)"), {"s": scope})
+            plan = "\n".join(conn.execute(sa.text(query)).scalars())
+            assert "employer_geom_gix" in plan, (scope, plan)
+    web.dispose()

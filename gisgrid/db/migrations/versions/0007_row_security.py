@@ -25,27 +25,31 @@ CREATE FUNCTION gisgrid_scope_grids() RETURNS integer[] LANGUAGE sql STABLE PARA
     RETURN coalesce(string_to_array(nullif(current_setting('gisgrid.grids', true), ''), ',')::integer[],
                     '{}'::integer[]);
 
+-- Each policy reads the settings once per query, not once per row: "(SELECT f())" is an
+-- initplan, while a bare f() is inlined and evaluated row by row (string_to_array on every
+-- row). The employer policy is an IN over the scope's assignments (one hashed subplan), not
+-- a correlated EXISTS (one index probe per employer row): benchmarks/maps.py --scoped.
 ALTER TABLE assignment ENABLE ROW LEVEL SECURITY;
 CREATE POLICY assignment_scope ON assignment
-    USING (gisgrid_sees_all() OR grid_id = ANY (gisgrid_scope_grids()));
+    USING ((SELECT gisgrid_sees_all()) OR grid_id = ANY ((SELECT gisgrid_scope_grids())::integer[]));
 
 ALTER TABLE employer ENABLE ROW LEVEL SECURITY;
 CREATE POLICY employer_scope ON employer
-    USING (gisgrid_sees_all() OR EXISTS (
-        SELECT 1 FROM assignment a WHERE a.employer_id = employer.id AND a.grid_id = ANY (gisgrid_scope_grids())));
+    USING ((SELECT gisgrid_sees_all()) OR id IN (
+        SELECT a.employer_id FROM assignment a WHERE a.grid_id = ANY ((SELECT gisgrid_scope_grids())::integer[])));
 
 ALTER TABLE employer_survey ENABLE ROW LEVEL SECURITY;
 CREATE POLICY employer_survey_scope ON employer_survey
-    USING (gisgrid_sees_all() OR EXISTS (SELECT 1 FROM employer e WHERE e.id = employer_survey.employer_id));
+    USING ((SELECT gisgrid_sees_all()) OR employer_id IN (SELECT e.id FROM employer e));
 
 ALTER TABLE employer_grade ENABLE ROW LEVEL SECURITY;
 CREATE POLICY employer_grade_scope ON employer_grade
-    USING (gisgrid_sees_all() OR EXISTS (SELECT 1 FROM employer e WHERE e.id = employer_grade.employer_id));
+    USING ((SELECT gisgrid_sees_all()) OR employer_id IN (SELECT e.id FROM employer e));
 
 -- City-wide counts per map cell: only for users who see the whole city (a scoped user's
 -- cells are counted from their own employers, gisgrid.maps.tiles).
 ALTER TABLE employer_cell ENABLE ROW LEVEL SECURITY;
-CREATE POLICY employer_cell_scope ON employer_cell USING (gisgrid_sees_all());
+CREATE POLICY employer_cell_scope ON employer_cell USING ((SELECT gisgrid_sees_all()));
 """
 
 # The cell triggers keep employer_cell right whoever changes employer: they write as the
