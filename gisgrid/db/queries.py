@@ -116,7 +116,8 @@ def grid_detail(session: Session, code: str, generation: str | None = None) -> d
     children = session.execute(sa.text(
         "SELECT code, name, kind FROM grid WHERE parent_id = :id ORDER BY code"), params).mappings().all()
     staff = session.execute(sa.text("""
-        SELECT s.name, s.role, s.phone, s.unit, sg.duty, sg.task, sg.valid_from
+        SELECT s.id AS staff_id, sg.id AS assignment_id, s.name, s.role, s.phone, s.unit, sg.duty, sg.task,
+               sg.valid_from, sg.valid_to
         FROM staff_grid sg JOIN staff s ON s.id = sg.staff_id
         WHERE sg.grid_identity = :identity
           AND (sg.valid_to IS NULL OR sg.valid_to >= current_date)
@@ -251,3 +252,81 @@ def search_staff(session: Session, text: str, limit: int = 50) -> list[dict]:
           AND (sg.valid_to IS NULL OR sg.valid_to >= current_date)
         ORDER BY s.name, g.code LIMIT :limit"""), {"p": pattern, "gen": gen.id, "limit": limit}).mappings().all()
     return [dict(r) for r in rows]
+
+
+#: Columns an employer list may be sorted by: name → SQL (NULLs last either way).
+EMPLOYER_SORTS = {
+    "name": "e.name", "credit_code": "e.credit_code", "address": "e.address", "industry": "e.industry",
+    "headcount": "e.headcount", "risk": "e.risk_level", "grid": "g.code", "surveyed_on": "e.surveyed_on",
+}
+#: Risk filter values: a level 0–3, or "unrated".
+RISK_FILTERS = ("0", "1", "2", "3", "unrated")
+
+
+def employer_table(session: Session, *, grid: str | None = None, risk: str | None = None, key: bool = False,
+                   stale: bool = False, unassigned: bool = False, industry: str | None = None,
+                   text: str | None = None, sort: str = "risk", descending: bool = True,
+                   limit: int | None = 50, offset: int = 0, stale_months: int = DEFAULT_STALE_MONTHS,
+                   today: dt.date | None = None) -> tuple[int, list[dict]]:
+    """(how many employers match, one page of them) for the employer list of any size.
+
+    ``grid``: that grid and the grids below it (active generation); ``unassigned``: only the
+    employers without a grid there (待定位 or outside every grid); ``risk``: one of
+    :data:`RISK_FILTERS`; ``key``: key supervision (重点监管) only; ``stale``: not surveyed within
+    ``stale_months`` (超期未调查); ``industry`` and ``text`` (name, credit code, address) match any
+    part. ``sort`` is a key of :data:`EMPLOYER_SORTS`; ties by name then id, so pages are stable.
+    Whoever may see only some employers gets only those (row-level security on the web role).
+    """
+    if sort not in EMPLOYER_SORTS:
+        raise ValueError(f"sort was {sort!r}; expected one of {', '.join(EMPLOYER_SORTS)}")
+    gen = active_generation(session)
+    params: dict = {"gen": gen.id if gen else -1, "stale": stale_months, "today": today or dt.date.today(),
+                    "limit": limit, "offset": offset}
+
+    def like(value: str) -> str:
+        return "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+    where = ["TRUE"]
+    scope_cte = "SELECT NULL::int AS id"
+    if grid is not None:
+        grid_id = session.execute(sa.text("SELECT id FROM grid WHERE generation_id = :gen AND code = :code"),
+                                  {"gen": params["gen"], "code": grid}).scalar()
+        if grid_id is None:
+            raise NotFound(f"grid {grid!r} does not exist in generation {gen.name if gen else ''!r}")
+        params["id"] = grid_id
+        scope_cte = _SCOPE
+        where.append("a.grid_id IN (SELECT id FROM scope)")
+    if unassigned:
+        where.append("a.grid_id IS NULL")
+    if risk is not None:
+        if risk not in RISK_FILTERS:
+            raise ValueError(f"risk was {risk!r}; expected one of {', '.join(RISK_FILTERS)}")
+        where.append("e.risk_level IS NULL" if risk == "unrated" else f"e.risk_level = {int(risk)}")
+    if key:
+        where.append("coalesce(e.key_flags, '') <> ''")
+    stale_sql = "(e.surveyed_on IS NULL OR e.surveyed_on < (CAST(:today AS date) - make_interval(months => :stale)))"
+    if stale:
+        where.append(stale_sql)
+    if industry:
+        where.append("e.industry ILIKE :industry")
+        params["industry"] = like(industry)
+    if text:
+        where.append("(e.name ILIKE :text OR e.credit_code ILIKE :text OR e.address ILIKE :text)")
+        params["text"] = like(text)
+    order = "DESC" if descending else "ASC"
+    base = f"""
+        FROM employer e
+        LEFT JOIN assignment a ON a.employer_id = e.id AND a.generation_id = :gen
+        LEFT JOIN grid g ON g.id = a.grid_id
+        WHERE {' AND '.join(where)}"""
+    with_scope = f"WITH RECURSIVE scope AS ({scope_cte})"
+    total = session.execute(sa.text(f"{with_scope} SELECT count(*) {base}"), params).scalar()
+    rows = session.execute(sa.text(f"""
+        {with_scope}
+        SELECT e.id, e.name, e.credit_code, e.address, e.industry, e.headcount, e.risk_level, e.risk_rule,
+               e.key_flags, e.surveyed_on, {stale_sql} AS stale, g.code AS grid_code, g.name AS grid_name,
+               e.geom IS NULL AS unlocated
+        {base}
+        ORDER BY {EMPLOYER_SORTS[sort]} {order} NULLS LAST, e.name, e.id
+        LIMIT :limit OFFSET :offset"""), params).mappings().all()
+    return total, [dict(r) for r in rows]

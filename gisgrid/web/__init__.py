@@ -41,4 +41,6 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
     from gisgrid.web import exports; app.register_blueprint(exports.bp)  # noqa: E702
     from gisgrid.web import tiles; app.register_blueprint(tiles.bp)  # noqa: E702
     from gisgrid.web import admin; app.register_blueprint(admin.bp)  # noqa: E702
+    from gisgrid.web import visits; app.register_blueprint(visits.bp)  # noqa: E702
+    from gisgrid.web import staff; app.register_blueprint(staff.bp)  # noqa: E702
     return app

@@ -58,6 +58,7 @@ ACCESS: dict[str, str] = {
     "maps.my_grids": "grids.read",
     "maps.grid_page": "grids.read",
     "maps.employer_page": "employers.personal",
+    "maps.employer_list_page": "employers.personal",
     "maps.search_page": "grids.read",
     "maps.employers_data": "employers.points",
     "maps.grids_data": "grids.read",
@@ -79,6 +80,11 @@ ACCESS: dict[str, str] = {
     "exports.job_download": "exports",
     "tiles.employer_tile_view": "employers.points",
     "admin.audit": "audit.read",
+    "visits.add_visit": "employers.write",
+    "visits.correct_contact_fields": "employers.write",
+    "staff.staff_page": "grids.read",
+    "staff.add_staff": "staff.manage",
+    "staff.end_staff": "staff.manage",
 }
 
 # Paths whose answers are data: a refusal there is JSON, never a redirect to a page.

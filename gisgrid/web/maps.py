@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
 from gisgrid.analysis.risk import RISK_LEVELS
@@ -11,6 +13,7 @@ from gisgrid.db.queries import (
     active_generation, employer_count, search, search_staff, employers_geojson, find_generation, grid_detail, grid_employers, grid_frame, list_grids,
 )
 from gisgrid.employers.queries import find_employer
+from gisgrid.employers.visits import CHECKS as VISIT_CHECKS
 from gisgrid.errors import InputError
 from gisgrid.maps import ColourBy, MapSelector, build_grid_map, classify_indicator, render_map_parts
 from gisgrid.web.auth import require_employer, require_grid, require_grid_code, scope
@@ -170,7 +173,14 @@ def my_grids():
         return redirect(url_for("maps.index"))
     if len(own) == 1 and not request.args:
         return redirect(url_for("maps.grid_page", code=own[0]))
+    from gisgrid.db.queries import employer_table
+
     grids = [grid_detail(session, code) for code in own]
+    months = _settings().stale_months
+    for detail in grids:  # 超期未调查 and 重点监管: "174 of 379"
+        detail["stale_count"] = employer_table(session, grid=detail["code"], stale=True, limit=0,
+                                               stale_months=months)[0]
+        detail["key_count"] = employer_table(session, grid=detail["code"], key=True, limit=0)[0]
     chain = []
     for detail in grids:
         code, seen = detail["parent_code"], set()
@@ -232,7 +242,7 @@ def employer_page(key: str):
     return render_template(
         "employer.html", parts=parts, e=record, grid=grid, risk_levels=RISK_LEVELS,
         role_labels=ROLE_LABELS, located_labels=LOCATED_BY_LABELS, code_status=CREDIT_CODE_STATUS,
-        stale_months=_settings().stale_months,
+        stale_months=_settings().stale_months, visit_checks=VISIT_CHECKS, today=dt.date.today().isoformat(),
     )
 
 
@@ -283,3 +293,108 @@ def employers_data():
 def grids_data():
     level = arg_int("level", "层级", 1, 6)
     return {"grids": list_grids(get_session(), level=level)}
+
+
+LIST_ROWS = 50
+#: The most rows a CSV/XLSX of a filtered list holds (a whole city's register is an export job).
+LIST_DOWNLOAD_MAX = 100_000
+_LIST_COLUMNS = (("name", "单位名称"), ("credit_code", "统一社会信用代码"), ("address", "地址"),
+                 ("industry", "行业"), ("headcount", "职工人数"), ("risk", "风险等级"), ("grid", "所在网格"),
+                 ("surveyed_on", "最近调查"))
+
+
+def _list_filters() -> dict:
+    from gisgrid.db.queries import RISK_FILTERS
+
+    risk = arg_text("risk", "风险等级", 10)
+    if risk is not None and risk not in RISK_FILTERS:
+        raise InputError(f"风险等级（risk）为 {shown(risk)}；应为 0–3 或 unrated")
+    flags = {}
+    for name, what in (("key", "重点监管"), ("stale", "超期未调查"), ("unassigned", "未落入网格")):
+        value = arg_text(name, what, 5)
+        if value not in (None, "0", "1"):
+            raise InputError(f"{what}（{name}）为 {shown(value)}；应为 1 或 0")
+        flags[name] = value == "1"
+    return {"grid": arg_text("grid", "网格编码", CODE_CHARS), "risk": risk, **flags,
+            "industry": arg_text("industry", "行业", 60), "text": arg_text("q", "单位名称/代码/地址", 100)}
+
+
+@bp.get("/employers")
+def employer_list_page():
+    """Employers of any number: filtered, sorted by any column, paged, the count shown; CSV/XLSX."""
+    from gisgrid.db.queries import EMPLOYER_SORTS, employer_table
+
+    session = get_session()
+    filters = _list_filters()
+    require_grid_code(session, filters["grid"])
+    sort = arg_text("sort", "排序", 20) or "risk"
+    if sort not in EMPLOYER_SORTS:
+        raise InputError(f"排序（sort）为 {shown(sort)}；应为 {'、'.join(EMPLOYER_SORTS)} 之一")
+    order = arg_text("order", "顺序", 4) or ("desc" if sort in ("risk", "headcount", "surveyed_on") else "asc")
+    if order not in ("asc", "desc"):
+        raise InputError(f"顺序（order）为 {shown(order)}；应为 asc 或 desc")
+    fmt = arg_text("format", "格式", 4)
+    if fmt not in (None, "csv", "xlsx"):
+        raise InputError(f"格式（format）为 {shown(fmt)}；应为 csv 或 xlsx，或不填（网页）")
+    common = {**filters, "sort": sort, "descending": order == "desc", "stale_months": _settings().stale_months}
+    if fmt:
+        total, rows = employer_table(session, **common, limit=LIST_DOWNLOAD_MAX)
+        return _list_download(rows, fmt, filters)
+    page = arg_int("page", "页码", 1, 1_000_000) or 1
+    total, rows = employer_table(session, **common, limit=LIST_ROWS, offset=(page - 1) * LIST_ROWS)
+    pages = max(1, -(-total // LIST_ROWS))
+    kept = {k: v for k, v in {**filters, "q": filters["text"]}.items() if v and k != "text"}
+    kept = {k: ("1" if v is True else v) for k, v in kept.items()}
+
+    def link(**change) -> str:
+        return url_for("maps.employer_list_page", **{**kept, "sort": sort, "order": order, **change})
+
+    return render_template(
+        "employers.html", rows=rows, total=total, page=page, pages=pages, filters=filters, sort=sort,
+        order=order, columns=_LIST_COLUMNS, risk_levels=RISK_LEVELS, link=link, kept=kept,
+        grid=grid_detail(session, filters["grid"]) if filters["grid"] else None)
+
+
+def _list_download(rows: list[dict], fmt: str, filters: dict):
+    import csv
+    import datetime as dt
+    import io
+
+    from flask import send_file
+
+    header = [label for _, label in _LIST_COLUMNS] + ["重点监管", "超期未调查"]
+    risk_names = {level: label for level, (label, _) in RISK_LEVELS.items()}
+    table = [[r["name"], r["credit_code"] or "", r["address"] or "", r["industry"] or "",
+              r["headcount"] if r["headcount"] is not None else "",
+              risk_names.get(r["risk_level"], "未评级"), f"{r['grid_code']} {r['grid_name']}" if r["grid_code"] else "未落入网格",
+              r["surveyed_on"].isoformat() if r["surveyed_on"] else "", r["key_flags"] or "", "是" if r["stale"] else ""]
+             for r in rows]
+    stamp = dt.date.today().strftime("%Y%m%d")
+    name = f"用人单位名单_{filters['grid'] or '全部'}_{stamp}.{fmt}"
+    buffer = io.BytesIO()
+    if fmt == "csv":
+        text = io.StringIO()
+        writer = csv.writer(text)
+        writer.writerow(header)
+        # A cell that a spreadsheet would read as a formula is written as text (CSV injection).
+        writer.writerows([[("'" + v) if isinstance(v, str) and v[:1] in "=+-@\t\r" else v for v in row]
+                          for row in table])
+        buffer.write(text.getvalue().encode("utf-8-sig"))  # Excel opens UTF-8 with the BOM
+        mimetype = "text/csv; charset=utf-8"
+    else:
+        import xlsxwriter
+
+        book = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False,
+                                            "strings_to_urls": False})
+        sheet = book.add_worksheet("用人单位")
+        bold = book.add_format({"bold": True})
+        sheet.write_row(0, 0, header, bold)
+        for i, row in enumerate(table, start=1):
+            sheet.write_row(i, 0, row)
+        sheet.freeze_panes(1, 0)
+        sheet.set_column(0, 0, 30)
+        sheet.set_column(1, 2, 22)
+        book.close()
+        mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    buffer.seek(0)
+    return send_file(buffer, mimetype=mimetype, as_attachment=True, download_name=name)

@@ -61,6 +61,18 @@ def test_a_coordinator_lands_on_their_grid_and_sees_only_it(browser, anonymous_l
     page.locator(".leaflet-marker-pane .leaflet-marker-icon").first.wait_for(state="attached", timeout=30_000)
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "coordinator-grid.png"))
+    page.click("text=全部")  # the grid page's link to the whole list
+    page.wait_for_load_state("load")
+    assert "/employers?grid=419901001001" in page.url and "符合条件" in page.inner_text("main")
+    page.click("th >> text=职工人数")  # sorted by head count, largest first
+    page.wait_for_load_state("load")
+    assert "sort=headcount" in page.url
+    page.screenshot(path=str(ARTIFACTS / "coordinator-list.png"))
+    page.click("table.employers tr:nth-child(2) td a")  # the largest employer's file
+    page.wait_for_load_state("load")
+    assert "记录一次走访" in page.inner_text("aside") and "更正联系信息" in page.inner_text("aside")
+    page.locator("#visits").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "coordinator-employer.png"))
     other = page.goto(f"{anonymous_live}/grids/419901002", wait_until="load")
     assert other.status == 404 and "未找到" in page.inner_text("main")
     assert errors == []

@@ -71,7 +71,8 @@ def refs(demo_app):
     with get_engine(demo_app.config["GISGRID_SETTINGS"].database_url).connect() as conn:
         generation = conn.execute(gen).scalar()
     return {"generation": generation, "code": grid, "key": employer["credit_code"], "z": "10", "x": "837",
-            "y": "410", "filename": "vendor/leaflet/leaflet.js", "name": generation, "job": "1", "id": "1", "job_id": "1"}
+            "y": "410", "filename": "vendor/leaflet/leaflet.js", "name": generation, "job": "1", "id": "1", "job_id": "1",
+            "staff_id": "1", "assignment_id": "1"}
 
 
 def _demo_state(app) -> tuple:

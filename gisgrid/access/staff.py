@@ -1,0 +1,89 @@
+"""四定 staff: who answers for which grid, with duty, task and from/to dates.
+
+An inspector's account is tied to a staff member, so assigning staff here changes what that
+account sees on its next request (gisgrid.access.scope). Every change is audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from gisgrid.access.audit import record_audit
+from gisgrid.errors import InputError, NotFound
+from gisgrid.labels import ROLE_LABELS
+
+
+def staff_detail(session: Session, staff_id: int) -> dict:
+    """A staff member with every assignment (grid of the active generation, dates, in force today)."""
+    person = session.execute(sa.text("SELECT id, name, role, phone, unit FROM staff WHERE id = :id"),
+                             {"id": staff_id}).mappings().first()
+    if person is None:
+        raise NotFound(f"staff member {staff_id} does not exist")
+    rows = session.execute(sa.text("""
+        SELECT sg.id AS assignment_id, g.id AS grid_id, g.code, g.name, g.level, sg.duty, sg.task,
+               sg.valid_from, sg.valid_to,
+               (coalesce(sg.valid_from, '-infinity') <= current_date AND coalesce(sg.valid_to, 'infinity') >= current_date)
+                   AS current,
+               (SELECT count(*) FROM assignment a WHERE a.generation_id = g.generation_id AND a.grid_id IN (
+                    WITH RECURSIVE t AS (SELECT g.id UNION SELECT c.id FROM grid c JOIN t ON c.parent_id = t.id)
+                    SELECT id FROM t)) AS employers
+        FROM staff_grid sg
+        JOIN grid g ON g.identity = sg.grid_identity
+        JOIN generation n ON n.id = g.generation_id AND n.status = 'active'
+        WHERE sg.staff_id = :id ORDER BY current DESC, sg.valid_from DESC NULLS LAST, g.code"""),
+        {"id": staff_id}).mappings().all()
+    return {**person, "assignments": [dict(r) for r in rows]}
+
+
+def assign_staff(session: Session, grid_code: str, *, actor: str, staff_id: int | None = None,
+                 name: str | None = None, role: str = "coordinator", phone: str | None = None,
+                 duty: str | None = None, task: str | None = None, valid_from: dt.date | None = None,
+                 valid_to: dt.date | None = None) -> dict:
+    """Give grid ``grid_code`` (active generation) a staff member: an existing one (``staff_id``)
+    or a new one (``name``, ``role``, ``phone``). Returns the assignment."""
+    grid = session.execute(sa.text(
+        "SELECT g.code, g.identity FROM grid g JOIN generation n ON n.id = g.generation_id "
+        "WHERE n.status = 'active' AND g.code = :c"), {"c": grid_code}).mappings().first()
+    if grid is None:
+        raise NotFound(f"grid {grid_code!r} is not in the active generation")
+    valid_from = valid_from or dt.date.today()
+    if valid_to is not None and valid_to < valid_from:
+        raise InputError(f"任职截止日期 {valid_to} 早于起始日期 {valid_from}")
+    for label, text, limit in (("职责", duty, 500), ("任务", task, 500), ("姓名", name, 50), ("电话", phone, 40)):
+        if text is not None and len(text) > limit:
+            raise InputError(f"{label}最多 {limit} 个字符")
+    if staff_id is None:
+        if not (name or "").strip():
+            raise InputError("请填写人员姓名，或选择已有人员")
+        if role not in ROLE_LABELS:
+            raise InputError(f"职务为 {role!r}；应为 {'、'.join(f'{k}（{v}）' for k, v in ROLE_LABELS.items())} 之一")
+        staff_id = session.execute(sa.text(
+            "INSERT INTO staff (name, role, phone) VALUES (:n, :r, :p) RETURNING id"),
+            {"n": name.strip(), "r": role, "p": (phone or "").strip() or None}).scalar_one()
+    elif not session.execute(sa.text("SELECT 1 FROM staff WHERE id = :id"), {"id": staff_id}).first():
+        raise NotFound(f"staff member {staff_id} does not exist")
+    assignment_id = session.execute(sa.text(
+        "INSERT INTO staff_grid (staff_id, grid_identity, duty, task, valid_from, valid_to) "
+        "VALUES (:s, :g, :d, :t, :f, :to) RETURNING id"),
+        {"s": staff_id, "g": grid["identity"], "d": duty or None, "t": task or None, "f": valid_from,
+         "to": valid_to}).scalar_one()
+    after = {"grid": grid_code, "staff_id": staff_id, "duty": duty, "task": task, "from": valid_from, "to": valid_to}
+    record_audit(session, actor, "staff.assign", "staff_grid", str(assignment_id), after=after)
+    return {"assignment_id": assignment_id, **after}
+
+
+def end_assignment(session: Session, assignment_id: int, *, actor: str, on: dt.date | None = None) -> None:
+    """End an assignment on ``on`` (default yesterday: from today the grid is no longer theirs)."""
+    on = on or dt.date.today() - dt.timedelta(days=1)
+    row = session.execute(sa.text("SELECT valid_from, valid_to FROM staff_grid WHERE id = :id"),
+                          {"id": assignment_id}).mappings().first()
+    if row is None:
+        raise NotFound(f"assignment {assignment_id} does not exist")
+    # An assignment ended before it began (made by mistake today) keeps its row for the
+    # record; its range is then empty, and it never was in force.
+    session.execute(sa.text("UPDATE staff_grid SET valid_to = :to WHERE id = :id"), {"to": on, "id": assignment_id})
+    record_audit(session, actor, "staff.end", "staff_grid", str(assignment_id),
+                 before={"to": row["valid_to"]}, after={"to": on})
