@@ -144,6 +144,22 @@ def demo_app(demo_url, pg_cluster, tmp_path_factory):
     return create_app({"TESTING": True}, settings=settings)
 
 
+@pytest.fixture(scope="session")
+def demo_copy_app(pg_cluster, demo_url, tmp_path_factory):
+    """``make(name)``: the app on a new copy of the demo city, as the web role — for tests that
+    write (visits, staff, jobs a walk queues) and must not change the shared demo database."""
+    from gisgrid.web import create_app
+
+    def make(name: str):
+        dispose_engines()  # a template database must have no connections
+        url = pg_cluster.create_database(name, template="demo_city")
+        settings = Settings(home=tmp_path_factory.mktemp(f"{name}-home"), database_url=url,
+                            web_database_url=pg_cluster.web_url_for(name))
+        return create_app({"TESTING": True}, settings=settings)
+
+    return make
+
+
 @pytest.fixture
 def client(demo_app):
     return demo_app.test_client()

@@ -59,6 +59,21 @@ def _sessions() -> sessionmaker:
     return factory
 
 
+def commit_change(change):
+    """Run ``change()`` in this request's session and commit; roll back and re-raise on any error.
+
+    The error handler answers a refused write, so teardown would otherwise commit half of it.
+    """
+    session = get_session()
+    try:
+        result = change()
+    except Exception:
+        session.rollback()
+        raise
+    session.commit()
+    return result
+
+
 def close_session(exc: BaseException | None = None) -> None:
     session = g.pop("db_session", None)
     if session is not None:

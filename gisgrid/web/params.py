@@ -43,6 +43,19 @@ def check_text(value: object, what: str, max_chars: int) -> str:
     return value
 
 
+def form_date(name: str, what: str):
+    """Form field ``name`` as a date (None when empty); 400 in Chinese for anything but 年-月-日."""
+    import datetime as dt
+
+    raw = (request.form.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise InputError(f"{what}为 {shown(raw)}；应为 年-月-日，如 2026-12-01") from None
+
+
 def arg_text(name: str, what: str, max_chars: int) -> str | None:
     """Query parameter ``name`` as text (None when absent or empty)."""
     value = request.args.get(name)

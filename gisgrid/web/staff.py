@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from gisgrid.access.staff import assign_staff, end_assignment, staff_detail
 from gisgrid.errors import InputError
 from gisgrid.labels import ROLE_LABELS
 from gisgrid.web.auth import actor_label, require_grid_code
-from gisgrid.web.db import get_session
-from gisgrid.web.params import CODE_CHARS, check_text, shown
+from gisgrid.web.db import commit_change, get_session
+from gisgrid.web.params import CODE_CHARS, check_text, form_date, shown
 
 bp = Blueprint("staff", __name__)
 
@@ -26,16 +24,6 @@ def staff_page(staff_id: int):
     return render_template("staff.html", person=person, role_labels=ROLE_LABELS)
 
 
-def _date(name: str, what: str) -> dt.date | None:
-    raw = (request.form.get(name) or "").strip()
-    if not raw:
-        return None
-    try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise InputError(f"{what}为 {shown(raw)}；应为 年-月-日，如 2026-12-01") from None
-
-
 @bp.post("/grids/<code>/staff")
 def add_staff(code: str):
     session = get_session()
@@ -44,15 +32,11 @@ def add_staff(code: str):
     raw_id = (request.form.get("staff_id") or "").strip()
     if raw_id and not raw_id.isdigit():
         raise InputError(f"人员编号为 {shown(raw_id)}；应为整数")
-    try:
-        assign_staff(session, code, actor=actor_label(), staff_id=int(raw_id) if raw_id else None,
-                     name=request.form.get("name"), role=request.form.get("role", "coordinator"),
-                     phone=request.form.get("phone"), duty=request.form.get("duty"), task=request.form.get("task"),
-                     valid_from=_date("valid_from", "任职起始日期"), valid_to=_date("valid_to", "任职截止日期"))
-    except Exception:
-        session.rollback()
-        raise
-    session.commit()
+    valid_from, valid_to = form_date("valid_from", "任职起始日期"), form_date("valid_to", "任职截止日期")
+    commit_change(lambda: assign_staff(
+        session, code, actor=actor_label(), staff_id=int(raw_id) if raw_id else None,
+        name=request.form.get("name"), role=request.form.get("role", "coordinator"), phone=request.form.get("phone"),
+        duty=request.form.get("duty"), task=request.form.get("task"), valid_from=valid_from, valid_to=valid_to))
     return redirect(url_for("maps.grid_page", code=code) + "#staff", 303)
 
 
@@ -62,11 +46,7 @@ def end_staff(assignment_id: int):
     code = request.form.get("grid") or ""
     if request.form.get("confirm") != "1":
         raise InputError("卸任需确认：请在网格页面人员表中点击“卸任”（表单字段 confirm=1）")
-    try:
-        end_assignment(session, assignment_id, actor=actor_label(), on=_date("valid_to", "任职截止日期"))
-    except Exception:
-        session.rollback()
-        raise
-    session.commit()
+    on = form_date("valid_to", "任职截止日期")
+    commit_change(lambda: end_assignment(session, assignment_id, actor=actor_label(), on=on))
     target = url_for("maps.grid_page", code=code) + "#staff" if code.isdigit() else url_for("maps.index")
     return redirect(target, 303)

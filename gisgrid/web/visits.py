@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import Blueprint, redirect, request, url_for
 
 from gisgrid.employers.queries import find_employer
 from gisgrid.employers.visits import record_visit
 from gisgrid.errors import InputError
 from gisgrid.web.auth import actor_label, require_employer
-from gisgrid.web.db import get_session
-from gisgrid.web.params import shown
+from gisgrid.web.db import commit_change, get_session
+from gisgrid.web.params import form_date
 
 bp = Blueprint("visits", __name__)
 
@@ -23,18 +21,12 @@ def add_visit(key: str):
     session = get_session()
     record = find_employer(session, employer_key(key))
     require_employer(session, record["id"], key)
-    raw = (request.form.get("date") or "").strip()
-    try:
-        on = dt.date.fromisoformat(raw)
-    except ValueError:
-        raise InputError(f"走访日期为 {shown(raw)}；应为 年-月-日，如 2026-12-01") from None
-    try:
-        record_visit(session, record["id"], on=on, by=actor_label(), companions=request.form.get("companions", ""),
-                     checked=tuple(request.form.getlist("checked")), findings=request.form.get("findings", ""))
-    except Exception:
-        session.rollback()
-        raise
-    session.commit()
+    on = form_date("date", "走访日期")
+    if on is None:
+        raise InputError("请填写走访日期（年-月-日）")
+    commit_change(lambda: record_visit(
+        session, record["id"], on=on, by=actor_label(), companions=request.form.get("companions", ""),
+        checked=tuple(request.form.getlist("checked")), findings=request.form.get("findings", "")))
     return redirect(url_for("maps.employer_page", key=key) + "#visits", 303)
 
 
@@ -50,10 +42,5 @@ def correct_contact_fields(key: str):
     fields = {name: request.form[name] for name in CONTACT_FIELDS if name in request.form}
     if not fields:
         raise InputError("请填写要更正的联系信息")
-    try:
-        correct_contact(session, record["id"], by=actor_label(), **fields)
-    except Exception:
-        session.rollback()
-        raise
-    session.commit()
+    commit_change(lambda: correct_contact(session, record["id"], by=actor_label(), **fields))
     return redirect(url_for("maps.employer_page", key=key) + "#contact", 303)

@@ -234,16 +234,12 @@ WALK_SAMPLE = 4
 
 
 @pytest.fixture(scope="module")
-def walk_app(pg_cluster, demo_url, tmp_path_factory):
+def walk_app(demo_copy_app):
     """The app on a copy of the demo city: export jobs that lenient requests queue must not
     land in the shared demo database (the job tests copy it and count its jobs)."""
     from gisgrid.db.engine import dispose_engines
 
-    dispose_engines()  # a template database must have no connections
-    url = pg_cluster.create_database("edge_walk_city", template="demo_city")
-    settings = Settings(home=tmp_path_factory.mktemp("walk-home"), database_url=url,
-                        web_database_url=pg_cluster.web_url_for("edge_walk_city"))
-    yield create_app({"TESTING": True}, settings=settings)
+    yield demo_copy_app("edge_walk_city")
     dispose_engines()
 
 

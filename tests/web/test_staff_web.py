@@ -5,19 +5,13 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from gisgrid.config import Settings
 from gisgrid.db.engine import dispose_engines, get_engine
-from gisgrid.web import create_app
 
 
 @pytest.fixture(scope="module")
-def staff_app(pg_cluster, demo_url, tmp_path_factory):
+def staff_app(demo_copy_app):
     """The app on a copy of the demo city (staff changes would move other tests' scopes)."""
-    dispose_engines()
-    url = pg_cluster.create_database("staff_city", template="demo_city")
-    settings = Settings(home=tmp_path_factory.mktemp("staff-home"), database_url=url,
-                        web_database_url=pg_cluster.web_url_for("staff_city"))
-    yield create_app({"TESTING": True}, settings=settings)
+    yield demo_copy_app("staff_city")
     dispose_engines()
 
 

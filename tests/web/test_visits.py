@@ -8,19 +8,13 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from gisgrid.config import Settings
 from gisgrid.db.engine import dispose_engines, get_engine
-from gisgrid.web import create_app
 
 
 @pytest.fixture(scope="module")
-def visit_app(pg_cluster, demo_url, tmp_path_factory):
+def visit_app(demo_copy_app):
     """The app on a copy of the demo city (visits change employers' survey dates)."""
-    dispose_engines()
-    url = pg_cluster.create_database("visits_city", template="demo_city")
-    settings = Settings(home=tmp_path_factory.mktemp("visits-home"), database_url=url,
-                        web_database_url=pg_cluster.web_url_for("visits_city"))
-    yield create_app({"TESTING": True}, settings=settings)
+    yield demo_copy_app("visits_city")
     dispose_engines()
 
 
