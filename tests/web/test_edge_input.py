@@ -9,6 +9,7 @@ a 4xx whose message has no Chinese in it. The demo city must come out of it unch
 from __future__ import annotations
 
 import inspect
+from contextlib import contextmanager
 import json
 import re
 import sys
@@ -251,78 +252,76 @@ def walker(walk_app):
     return client
 
 
-def _sample(values: list, rng) -> list:
-    return rng.sample(values, min(WALK_SAMPLE, len(values)))
+class _Walk:
+    """One walk: its seeded sample of the hostile values and the answers it checked."""
+
+    def __init__(self, app, client, seed: int):
+        import random
+
+        self.app, self.client, self.rng, self.checked = app, client, random.Random(seed), 0
+
+    def sample(self, values: list, most: int = WALK_SAMPLE) -> list:
+        return self.rng.sample(values, min(most, len(values)))
+
+    def check(self, response, what: str) -> None:
+        _check(response, what)
+        self.checked += 1
+
+
+@contextmanager
+def _walk(app, client, seed: int, least: int):
+    """A walk that must check more than ``least`` answers and leave the city as it was."""
+    before = _demo_state(app)
+    walk = _Walk(app, client, seed)
+    yield walk
+    assert walk.checked > least
+    assert _demo_state(app) == before
 
 
 def test_route_walk_hostile_path_segments(walk_app, walker, refs):
-    import random
-
-    rng = random.Random(10)
-    demo_app = walk_app
-    before = _demo_state(demo_app)
-    walked = 0
-    for rule in _rules(demo_app):
-        for arg in rule.arguments:
-            for value in _sample(HOSTILE_SEGMENTS, rng):
-                url = _url(rule, {**refs, arg: value})
-                for method in _methods(rule):
-                    _check(walker.open(url, method=method, json={}), f"{method} {rule.rule} {arg}={value[:20]}")
-                    walked += 1
-    assert walked > 50
-    assert _demo_state(demo_app) == before
+    with _walk(walk_app, walker, 10, 50) as walk:
+        for rule in _rules(walk_app):
+            for arg in rule.arguments:
+                for value in walk.sample(HOSTILE_SEGMENTS):
+                    url = _url(rule, {**refs, arg: value})
+                    for method in _methods(rule):
+                        walk.check(walker.open(url, method=method, json={}), f"{method} {rule.rule} {arg}={value[:20]}")
 
 
 def test_route_walk_hostile_query_parameters(walk_app, walker, refs):
-    import random
-
-    rng = random.Random(11)
-    demo_app = walk_app
-    before = _demo_state(demo_app)
-    walked = 0
-    for rule in _rules(demo_app):
-        view = demo_app.view_functions[rule.endpoint]
-        params = sorted(_reads(sys.modules[view.__module__]).get(view.__name__, set()))
-        if "GET" not in _methods(rule) or rule.endpoint == "static":
-            continue
-        url = _url(rule, refs)
-        for value in _sample(HOSTILE_VALUES, rng):
-            everything = "&".join(f"{p}={value}" for p in (*params, *EXTRA_PARAMS))
-            _check(walker.get(f"{url}?{everything}"), f"GET {rule.rule}?(all)={value[:20]}")
-            walked += 1
-        for param in params:
-            for value in _sample(HOSTILE_VALUES, rng)[:2]:
-                _check(walker.get(f"{url}?{param}={value}"), f"GET {rule.rule}?{param}={value[:20]}")
-                walked += 1
-    assert walked > 50
-    assert _demo_state(demo_app) == before
+    with _walk(walk_app, walker, 11, 50) as walk:
+        for rule in _rules(walk_app):
+            if "GET" not in _methods(rule) or rule.endpoint == "static":
+                continue
+            view = walk_app.view_functions[rule.endpoint]
+            params = sorted(_reads(sys.modules[view.__module__]).get(view.__name__, set()))
+            url = _url(rule, refs)
+            for value in walk.sample(HOSTILE_VALUES):
+                everything = "&".join(f"{p}={value}" for p in (*params, *EXTRA_PARAMS))
+                walk.check(walker.get(f"{url}?{everything}"), f"GET {rule.rule}?(all)={value[:20]}")
+            for param in params:
+                for value in walk.sample(HOSTILE_VALUES, 2):
+                    walk.check(walker.get(f"{url}?{param}={value}"), f"GET {rule.rule}?{param}={value[:20]}")
 
 
 def test_route_walk_hostile_json_bodies(walk_app, walker, refs):
-    import random
-
-    rng = random.Random(12)
-    demo_app = walk_app
-    before = _demo_state(demo_app)
-    posted = 0
-    for rule in _rules(demo_app):
-        for method in _methods(rule):
-            # Logging out ends the walk's own session (and is audited): tests/web/test_auth.py.
-            if method == "GET" or rule.endpoint == "auth.logout":
-                continue
-            url = _url(rule, refs)
-            for raw in RAW_BODIES:
-                _check(walker.open(url, method=method, data=raw, content_type="application/json"),
-                       f"{method} {rule.rule} body {raw[:20]!r}")
-            _check(walker.open(url, method=method, data=RAW_BODIES[0], content_type="text/plain"),
-                   f"{method} {rule.rule} text/plain")
-            for key in BODY_KEYS:
-                for value in _sample(HOSTILE_JSON, rng):
-                    # A point far outside China: every field is read and checked, and a body
-                    # that passes them all is still refused, so the demo city stays as it is.
-                    body = {"lon": 1.0, "lat": 1.0, key: value}
-                    _check(walker.open(url, method=method, data=json.dumps(body), content_type="application/json"),
-                           f"{method} {rule.rule} {key}={str(value)[:30]}")
-                    posted += 1
-    assert posted > 100
-    assert _demo_state(demo_app) == before
+    with _walk(walk_app, walker, 12, 100) as walk:
+        for rule in _rules(walk_app):
+            for method in _methods(rule):
+                # Logging out ends the walk's own session (and is audited): tests/web/test_auth.py.
+                if method == "GET" or rule.endpoint == "auth.logout":
+                    continue
+                url = _url(rule, refs)
+                for raw in RAW_BODIES:
+                    walk.check(walker.open(url, method=method, data=raw, content_type="application/json"),
+                               f"{method} {rule.rule} body {raw[:20]!r}")
+                walk.check(walker.open(url, method=method, data=RAW_BODIES[0], content_type="text/plain"),
+                           f"{method} {rule.rule} text/plain")
+                for key in BODY_KEYS:
+                    for value in walk.sample(HOSTILE_JSON):
+                        # A point far outside China: every field is read and checked, and a body
+                        # that passes them all is still refused, so the demo city stays as it is.
+                        body = {"lon": 1.0, "lat": 1.0, key: value}
+                        walk.check(walker.open(url, method=method, data=json.dumps(body),
+                                               content_type="application/json"),
+                                   f"{method} {rule.rule} {key}={str(value)[:30]}")
