@@ -29,8 +29,6 @@ import http.client
 import json
 import os
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,6 +37,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from served import free_port, gisgrid, percentiles, wait_until_up  # noqa: E402
 from weblogin import log_in  # noqa: E402
 
 HEAVY = [
@@ -53,16 +52,6 @@ HEAVY = [
     "/exports/diagram?format=png&paper=A4&colour=insured_rate",
     "/exports/diagram?format=pdf&paper=A3&colour=contract_rate",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def gisgrid(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from gisgrid.cli import main; main()", *args]
 
 
 #: The accounts of the ten heavy clients: the demo's admin and leader, then leaders made here.
@@ -85,13 +74,6 @@ def get(port: int, path: str, source: str = "127.0.0.1", timeout: float = 120,
     finally:
         conn.close()
     return response.status, body, time.perf_counter() - start
-
-
-def percentiles(values: list[float]) -> dict:
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-    return {"n": len(values), "p50_ms": round(statistics.median(ordered) * 1000, 1), "p95_ms": round(p95 * 1000, 1),
-            "max_ms": round(ordered[-1] * 1000, 1)}
 
 
 def time_page(port: int, path: str, samples: int, until=None, pause: float = 0.25,
@@ -127,20 +109,6 @@ def heavy_client(port: int, index: int, path: str, deadline: float, results: lis
         job = json.loads(body)
         record["progress"] = job["progress"]
     record["final"] = job["status"]
-
-
-def wait_until_up(port: int, process: subprocess.Popen, seconds: float = 300) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"gisgrid serve exited with {process.returncode}")
-        try:
-            if get(port, "/login", timeout=30, user=None)[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(1)
-    raise SystemExit("gisgrid serve did not answer within 5 minutes")
 
 
 def main() -> None:

@@ -27,7 +27,6 @@ import math
 import os
 import random
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,22 +38,11 @@ from urllib.parse import quote
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from served import free_port, gisgrid, percentiles, wait_until_up  # noqa: E402
 from weblogin import log_in  # noqa: E402
 
 from gisgrid.config import Settings  # noqa: E402
 from gisgrid.db.cluster import LocalCluster  # noqa: E402
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def gisgrid(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from gisgrid.cli import main; main()", *args]
 
 
 def tile(z: int, lon: float, lat: float) -> str:
@@ -145,29 +133,6 @@ def client(port: int, index: int, cookie: str, paths: dict[str, list[str]], unti
             redirect = status in (302, 303) and kind == "search" and not location.split("?")[0].endswith("/login")
             if status not in (200, 204) and not redirect:
                 out["errors"].append({"client": index, "kind": kind, "path": path, "status": status})
-
-
-def percentiles(values: list[float]) -> dict:
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
-    return {"n": len(values), "p50_ms": round(statistics.median(ordered) * 1000, 1),
-            "p95_ms": round(p95 * 1000, 1), "max_ms": round(ordered[-1] * 1000, 1)}
-
-
-def wait_until_up(port: int, process: subprocess.Popen, seconds: float = 300) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"gisgrid serve exited with {process.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            conn.request("GET", "/login")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(1)
-    raise SystemExit("gisgrid serve did not answer within 5 minutes")
 
 
 def main() -> None:
