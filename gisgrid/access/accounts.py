@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gisgrid import clock
 from gisgrid.access.audit import record_audit
 from gisgrid.access.passwords import (
     check_password_rules, generate_password, hash_password, needs_rehash, verify_password,
@@ -100,7 +101,7 @@ def add_user(session: Session, username: str, role: str, *, actor: str, display_
 def assign_grids(session: Session, staff_id: int, grid_codes: tuple[str, ...], *, actor: str,
                  duty: str | None = None, today: dt.date | None = None) -> list[str]:
     """Give staff member ``staff_id`` the grids ``grid_codes`` of the active generation from today on."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     rows = session.execute(sa.text("""
         SELECT g.code, g.identity FROM grid g JOIN generation n ON n.id = g.generation_id
         WHERE n.status = 'active' AND g.code = ANY(:codes)"""), {"codes": list(grid_codes)}).all()

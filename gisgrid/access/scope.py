@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gisgrid import clock
 from gisgrid.access.roles import may
 
 
@@ -84,7 +85,7 @@ def user_scope(session: Session, role: str, staff_id: int | None, *, generation_
             SELECT c.id, false, c.code FROM grid c JOIN tree t ON c.parent_id = t.id
         )
         SELECT id, own, code FROM tree"""), {"gen": generation_id, "staff": staff_id,
-                                              "on": on or dt.date.today()}).all()
+                                              "on": on or clock.today()}).all()
     return Scope(role, frozenset(r.id for r in rows), tuple(sorted({r.code for r in rows if r.own})))
 
 

@@ -11,6 +11,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gisgrid import clock
 from gisgrid.access.audit import record_audit
 from gisgrid.errors import InputError, NotFound
 from gisgrid.labels import ROLE_LABELS
@@ -25,7 +26,7 @@ def staff_detail(session: Session, staff_id: int) -> dict:
     rows = session.execute(sa.text("""
         SELECT sg.id AS assignment_id, g.id AS grid_id, g.code, g.name, g.level, sg.duty, sg.task,
                sg.valid_from, sg.valid_to,
-               (coalesce(sg.valid_from, '-infinity') <= current_date AND coalesce(sg.valid_to, 'infinity') >= current_date)
+               (coalesce(sg.valid_from, '-infinity') <= :today AND coalesce(sg.valid_to, 'infinity') >= :today)
                    AS current,
                (SELECT count(*) FROM assignment a WHERE a.generation_id = g.generation_id AND a.grid_id IN (
                     WITH RECURSIVE t AS (SELECT g.id UNION SELECT c.id FROM grid c JOIN t ON c.parent_id = t.id)
@@ -34,7 +35,7 @@ def staff_detail(session: Session, staff_id: int) -> dict:
         JOIN grid g ON g.identity = sg.grid_identity
         JOIN generation n ON n.id = g.generation_id AND n.status = 'active'
         WHERE sg.staff_id = :id ORDER BY current DESC, sg.valid_from DESC NULLS LAST, g.code"""),
-        {"id": staff_id}).mappings().all()
+        {"id": staff_id, "today": clock.today()}).mappings().all()
     return {**person, "assignments": [dict(r) for r in rows]}
 
 
@@ -49,7 +50,7 @@ def assign_staff(session: Session, grid_code: str, *, actor: str, staff_id: int 
         "WHERE n.status = 'active' AND g.code = :c"), {"c": grid_code}).mappings().first()
     if grid is None:
         raise NotFound(f"grid {grid_code!r} is not in the active generation")
-    valid_from = valid_from or dt.date.today()
+    valid_from = valid_from or clock.today()
     if valid_to is not None and valid_to < valid_from:
         raise InputError(f"任职截止日期 {valid_to} 早于起始日期 {valid_from}")
     for label, text, limit in (("职责", duty, 500), ("任务", task, 500), ("姓名", name, 50), ("电话", phone, 40)):
@@ -77,7 +78,7 @@ def assign_staff(session: Session, grid_code: str, *, actor: str, staff_id: int 
 
 def end_assignment(session: Session, assignment_id: int, *, actor: str, on: dt.date | None = None) -> None:
     """End an assignment on ``on`` (default yesterday: from today the grid is no longer theirs)."""
-    on = on or dt.date.today() - dt.timedelta(days=1)
+    on = on or clock.today() - dt.timedelta(days=1)
     row = session.execute(sa.text("SELECT valid_from, valid_to FROM staff_grid WHERE id = :id"),
                           {"id": assignment_id}).mappings().first()
     if row is None:

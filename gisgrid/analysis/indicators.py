@@ -26,6 +26,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gisgrid import clock
 from gisgrid.config import DEFAULT_STALE_MONTHS
 
 __all__ = ["INDICATORS", "Indicator", "grid_indicators", "indicator_by_key"]
@@ -162,7 +163,7 @@ def grid_indicators(session: Session, generation_id: int, level: int, *,
     """
     if stale_months < 1:
         raise ValueError(f"stale_months was {stale_months}; expected at least 1")
-    today = today or dt.date.today()
+    today = today or clock.today()
     cutoff = pd.Timestamp(today) - pd.DateOffset(months=stale_months)
     rows = session.execute(sa.text(_SQL), {"gen": generation_id, "level": level,
                                            "cutoff": cutoff.date()}).mappings().all()

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from gisgrid import clock
+
 # level → (Chinese label, fixed colour). Colours run green → red and stay apart for
 # red–green colour-blind readers by lightness as well as hue.
 RISK_LEVELS: dict[int, tuple[str, str]] = {
@@ -110,7 +112,7 @@ def assess_risk(records: pd.DataFrame, today: dt.date | None = None,
     >>> result["risk_level"].tolist(), result["key_flags"].tolist()
     ([3, 2, 3], ['欠薪或欠费2个月及以上', None, '诚信等级C级及以下'])
     """
-    today = today or dt.date.today()
+    today = today or clock.today()
     n = len(records)
     missing = pd.Series([np.nan] * n, index=records.index)
     col = lambda name: pd.to_numeric(records.get(name, missing), errors="coerce")  # noqa: E731

@@ -7,6 +7,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gisgrid import clock
 from gisgrid.db.models import Generation
 from gisgrid.db.queries import active_generation, find_generation
 from gisgrid.errors import Conflict, InputError
@@ -59,7 +60,7 @@ def activate_generation(session: Session, name: str, effective_from: dt.date | N
     if not count:
         raise Conflict(f"generation {name!r} has no grids; import grids into it first")
     _refuse_invalid(session, gen.name)
-    effective_from = effective_from or dt.date.today()
+    effective_from = effective_from or clock.today()
     current = active_generation(session)
     if current is not None:
         if current.effective_from and effective_from <= current.effective_from:

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from gisgrid import clock
 from gisgrid.config import Settings
 from gisgrid.db.roles import WEB_ROLE
 from gisgrid.errors import DatabaseError
@@ -45,8 +46,8 @@ SERVER_CONF = {
     "max_wal_size": "'2GB'",
     "jit": "off",
     "max_parallel_workers_per_gather": "0",
-    "timezone": "'Asia/Shanghai'",
-    "log_timezone": "'Asia/Shanghai'",
+    "timezone": f"'{clock.ZONE_NAME}'",
+    "log_timezone": f"'{clock.ZONE_NAME}'",
     # The log keeps no employer data: no statement text (psycopg2 binds values into it)
     # and no DETAIL lines ("Failing row contains (…)") after an error.
     "log_min_error_statement": "panic",

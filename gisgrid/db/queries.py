@@ -13,6 +13,7 @@ import geopandas as gpd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gisgrid import clock
 from gisgrid.config import DEFAULT_STALE_MONTHS
 from gisgrid.db.models import Generation
 from gisgrid.errors import NotFound
@@ -120,9 +121,9 @@ def grid_detail(session: Session, code: str, generation: str | None = None) -> d
                sg.valid_from, sg.valid_to
         FROM staff_grid sg JOIN staff s ON s.id = sg.staff_id
         WHERE sg.grid_identity = :identity
-          AND (sg.valid_to IS NULL OR sg.valid_to >= current_date)
+          AND (sg.valid_to IS NULL OR sg.valid_to >= :today)
         ORDER BY CASE s.role WHEN 'full_time' THEN 0 WHEN 'part_time' THEN 1 ELSE 2 END, s.name
-    """), {"identity": grid["identity"]}).mappings().all()
+    """), {"identity": grid["identity"], "today": clock.today()}).mappings().all()
     return {**grid, "generation": gen.name, "by_risk": {int(k): int(v) for k, v in by_risk.items()},
             "employers": sum(by_risk.values()), "children": [dict(c) for c in children],
             "staff": [dict(s) for s in staff]}
@@ -144,7 +145,7 @@ def grid_employers(session: Session, code: str | None = None, generation: str | 
     """
     gen = find_generation(session, generation)
     scope_filter = "TRUE"
-    params: dict = {"gen": gen.id, "limit": limit, "stale": stale_months, "today": today or dt.date.today()}
+    params: dict = {"gen": gen.id, "limit": limit, "stale": stale_months, "today": today or clock.today()}
     if code is not None:
         grid_id = session.execute(sa.text("SELECT id FROM grid WHERE generation_id = :gen AND code = :code"),
                                   {"gen": gen.id, "code": code}).scalar()
@@ -248,9 +249,9 @@ def search_staff(session: Session, text: str, limit: int = 50) -> list[dict]:
         SELECT s.id, s.name, s.role, s.phone, g.id AS grid_id, g.code AS grid_code, g.name AS grid_name
         FROM staff s JOIN staff_grid sg ON sg.staff_id = s.id
         JOIN grid g ON g.identity = sg.grid_identity AND g.generation_id = :gen
-        WHERE s.name ILIKE :p AND (sg.valid_from IS NULL OR sg.valid_from <= current_date)
-          AND (sg.valid_to IS NULL OR sg.valid_to >= current_date)
-        ORDER BY s.name, g.code LIMIT :limit"""), {"p": pattern, "gen": gen.id, "limit": limit}).mappings().all()
+        WHERE s.name ILIKE :p AND (sg.valid_from IS NULL OR sg.valid_from <= :today)
+          AND (sg.valid_to IS NULL OR sg.valid_to >= :today)
+        ORDER BY s.name, g.code LIMIT :limit"""), {"p": pattern, "gen": gen.id, "limit": limit, "today": clock.today()}).mappings().all()
     return [dict(r) for r in rows]
 
 
@@ -280,7 +281,7 @@ def employer_table(session: Session, *, grid: str | None = None, risk: str | Non
     if sort not in EMPLOYER_SORTS:
         raise ValueError(f"sort was {sort!r}; expected one of {', '.join(EMPLOYER_SORTS)}")
     gen = active_generation(session)
-    params: dict = {"gen": gen.id if gen else -1, "stale": stale_months, "today": today or dt.date.today(),
+    params: dict = {"gen": gen.id if gen else -1, "stale": stale_months, "today": today or clock.today(),
                     "limit": limit, "offset": offset}
 
     def like(value: str) -> str:

@@ -10,6 +10,7 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gisgrid import clock
 from gisgrid.config import DEFAULT_STALE_MONTHS
 from gisgrid.analysis.assign import assign_employers
 from gisgrid.crs import parse_crs, points_to_storage
@@ -124,7 +125,7 @@ _NO_GENERATION = object()
 
 def _params(session: Session, stale_months: int, today: dt.date | None, generation=_NO_GENERATION) -> dict:
     gen = active_generation(session) if generation is _NO_GENERATION else generation
-    return {"gen": gen.id if gen else -1, "stale": stale_months, "today": today or dt.date.today()}
+    return {"gen": gen.id if gen else -1, "stale": stale_months, "today": today or clock.today()}
 
 
 def find_employer(session: Session, key: str, stale_months: int = STALE_MONTHS,

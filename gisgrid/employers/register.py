@@ -46,6 +46,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gisgrid import clock
 from gisgrid.analysis.risk import RiskRules, assess_risk, normalise_grade
 from gisgrid.employers.reading import COLUMNS, SHEET_ROWS
 from gisgrid.employers.identifiers import (CREDIT_ALPHABET, are_valid_credit_codes, is_valid_org_code,
@@ -201,7 +202,7 @@ def validate_register(frame: pd.DataFrame, today: dt.date | None = None, default
     >>> good.index.tolist(), [p["reason"] for p in rejected], [p["reason"] for p in warnings]
     ([2], ['missing_name'], ['credit_code_check'])
     """
-    today = today or dt.date.today()
+    today = today or clock.today()
     out = frame.copy()
     # Without attrs: pandas deep-copies a frame's attrs into the result of every operation
     # on it (thousands here); the headers are read from ``frame``, and ``good`` gets them back.

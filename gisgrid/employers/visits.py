@@ -14,6 +14,7 @@ import json
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gisgrid import clock
 from gisgrid.access.audit import record_audit
 from gisgrid.errors import InputError
 
@@ -33,7 +34,7 @@ FINDINGS_MAX = 2000
 def record_visit(session: Session, employer_id: int, *, on: dt.date, by: str, companions: str = "",
                  checked: tuple[str, ...] = (), findings: str = "", today: dt.date | None = None) -> dict:
     """Add a visit to employer ``employer_id``; return what was stored (raises InputError in Chinese)."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     if not dt.date(2000, 1, 1) <= on <= today:
         raise InputError(f"走访日期为 {on.isoformat()}；应在 2000-01-01 至今天（{today.isoformat()}）之间")
     unknown = [c for c in checked if c not in CHECKS]

@@ -16,6 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from gisgrid import clock
 from gisgrid.errors import InputError, NotFound
 from gisgrid.labels import KIND_LABELS, ROLE_LABELS
 
@@ -184,7 +185,7 @@ def read_staff(session: Session, gen: GenerationInfo, within_code: str | None = 
                  CASE s.role WHEN 'full_time' THEN 0 WHEN 'part_time' THEN 1 ELSE 2 END, s.name
     """
     return pd.read_sql_query(sa.text(sql), session.connection(),
-                             params={"gen": gen.id, "scope_id": scope_id, "on": on or dt.date.today()},
+                             params={"gen": gen.id, "scope_id": scope_id, "on": on or clock.today()},
                              dtype={"grid_code": "string", "phone": "string"})
 
 

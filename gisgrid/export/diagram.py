@@ -39,6 +39,7 @@ from matplotlib.path import Path as MplPath
 from matplotlib.textpath import TextPath
 from sqlalchemy.orm import Session
 
+from gisgrid import clock
 from gisgrid.analysis.risk import RISK_LEVELS
 from gisgrid.config import Settings
 from gisgrid.crs import STORAGE_CRS, gauss_kruger_epsg
@@ -197,7 +198,7 @@ def export_diagram(session: Session, path: str | Path | IO[bytes], level: int | 
             raise InputError(str(exc)) from None
     gen = find_export_generation(session, generation)
     pages = _build_pages(session, gen, settings, level, grid_code, employers, atlas, colour_by)
-    report = render_diagram(pages, path, fmt, paper, settings, gen, dpi, issued_on or dt.date.today())
+    report = render_diagram(pages, path, fmt, paper, settings, gen, dpi, issued_on or clock.today())
     report.update({"generation": gen.name, "seconds": round(time.perf_counter() - started, 2)})
     return report
 

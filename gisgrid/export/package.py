@@ -26,6 +26,7 @@ import geopandas as gpd
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from gisgrid import clock
 from gisgrid.analysis.indicators import INDICATORS, grid_indicators
 from gisgrid.analysis.risk import RISK_LEVELS
 from gisgrid.config import DEFAULT_STALE_MONTHS, Settings
@@ -78,7 +79,7 @@ def export_package(session: Session, path: str | Path | IO[bytes], level: int = 
     """
     started = time.perf_counter()
     settings = settings or Settings(home=Path("."))
-    today = today or dt.date.today()
+    today = today or clock.today()
     gen = find_export_generation(session, generation)
     with tempfile.TemporaryDirectory(prefix="gisgrid-package-") as tmp:
         work = Path(tmp)

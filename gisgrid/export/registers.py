@@ -18,6 +18,7 @@ import pandas as pd
 import xlsxwriter
 from sqlalchemy.orm import Session
 
+from gisgrid import clock
 from gisgrid.config import DEFAULT_STALE_MONTHS
 from gisgrid.analysis.risk import RISK_LEVELS
 from gisgrid.errors import InputError
@@ -111,7 +112,7 @@ def export_registers(session: Session, path: str | Path | IO[bytes], grid_code: 
     A grid code that does not exist raises ``NotFound``; ``split`` with a file object
     raises ``InputError``.
     """
-    today = today or dt.date.today()
+    today = today or clock.today()
     gen = find_export_generation(session, generation)
     levels = grid_levels(session, gen)
     if not levels:
@@ -340,7 +341,7 @@ def export_roster(session: Session, path: str | Path | IO[bytes], grid_code: str
     >>> export_roster(session, "/tmp/roster.xlsx")["unstaffed"]   # doctest: +SKIP
     1
     """
-    today = today or dt.date.today()
+    today = today or clock.today()
     gen = find_export_generation(session, generation)
     staff = read_staff(session, gen, grid_code, on=today)
     heads = [("网格编码", 15), ("网格名称", 16), ("级别", 6), ("类型", 7), ("姓名", 9), ("职务", 11),

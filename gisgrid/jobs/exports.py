@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from gisgrid import clock
 from gisgrid.config import Settings
 from gisgrid.errors import DatabaseError, GisgridError, InputError, NotFound
 
@@ -196,7 +197,7 @@ def request_export(session: Session, settings: Settings, kind: str, params: dict
 
     if kind not in KINDS:
         raise InputError(f"导出类型为 {kind!r}；应为 {'、'.join(KINDS)} 之一")
-    params = {**params, "issued_on": (today or dt.date.today()).isoformat(), "settings": output_settings(settings)}
+    params = {**params, "issued_on": (today or clock.today()).isoformat(), "settings": output_settings(settings)}
     gen = find_export_generation(session)
     digest = export_digest(session, gen.id, kind, params)
     # One digest is built once at a time, and one requester's count is checked and raised

@@ -14,12 +14,12 @@ file is ready.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import re
 
 from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, send_file, url_for
 
+from gisgrid import clock
 from gisgrid.analysis.indicators import INDICATORS
 from gisgrid.errors import GisgridError, InputError, NotFound
 from gisgrid.export.data import find_export_generation, grid_levels, list_grid_choices
@@ -133,7 +133,7 @@ def _colour() -> str | None:
 
 def _send(buffer: io.BytesIO, name: str, ext: str):
     buffer.seek(0)
-    stamp = dt.date.today().strftime("%Y%m%d")
+    stamp = clock.today().strftime("%Y%m%d")
     return send_file(buffer, mimetype=MIMETYPES[ext], as_attachment=True, download_name=f"{name}_{stamp}.{ext}")
 
 

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
+from gisgrid import clock
 from gisgrid.analysis.risk import RISK_LEVELS
 from gisgrid.analysis.indicators import INDICATORS, grid_indicators
 from gisgrid.db.queries import (
@@ -242,7 +242,7 @@ def employer_page(key: str):
     return render_template(
         "employer.html", parts=parts, e=record, grid=grid, risk_levels=RISK_LEVELS,
         role_labels=ROLE_LABELS, located_labels=LOCATED_BY_LABELS, code_status=CREDIT_CODE_STATUS,
-        stale_months=_settings().stale_months, visit_checks=VISIT_CHECKS, today=dt.date.today().isoformat(),
+        stale_months=_settings().stale_months, visit_checks=VISIT_CHECKS, today=clock.today().isoformat(),
     )
 
 
@@ -357,7 +357,6 @@ def employer_list_page():
 
 def _list_download(rows: list[dict], fmt: str, filters: dict):
     import csv
-    import datetime as dt
     import io
 
     from flask import send_file
@@ -369,7 +368,7 @@ def _list_download(rows: list[dict], fmt: str, filters: dict):
               risk_names.get(r["risk_level"], "未评级"), f"{r['grid_code']} {r['grid_name']}" if r["grid_code"] else "未落入网格",
               r["surveyed_on"].isoformat() if r["surveyed_on"] else "", r["key_flags"] or "", "是" if r["stale"] else ""]
              for r in rows]
-    stamp = dt.date.today().strftime("%Y%m%d")
+    stamp = clock.today().strftime("%Y%m%d")
     name = f"用人单位名单_{filters['grid'] or '全部'}_{stamp}.{fmt}"
     buffer = io.BytesIO()
     if fmt == "csv":

@@ -8,6 +8,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from gisgrid import clock
 from gisgrid.access import (
     LoginRefused, LoginThrottled, add_user, assign_grids, change_password, disable_user, log_in, reset_password,
     resolve_session, set_role, user_scope, visible_employer_ids,
@@ -147,7 +148,7 @@ def test_inspector_scope_is_their_grids_and_below_and_follows_reassignment(engin
         seen_street = visible_employer_ids(s, wider, list(ids.values()))
     assert seen_street == {ids[c] for c, g in codes.items() if g.startswith("419999001")}
     with session_scope(engine) as s:
-        s.execute(sa.text("UPDATE staff_grid SET valid_to = :d"), {"d": dt.date.today() - dt.timedelta(days=1)})
+        s.execute(sa.text("UPDATE staff_grid SET valid_to = :d"), {"d": clock.today() - dt.timedelta(days=1)})
         assert user_scope(s, "inspector", account.staff_id).grid_ids == frozenset()
 
 

@@ -12,6 +12,7 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
+from gisgrid import clock
 from gisgrid.export.diagram import export_diagram
 from gisgrid.export.package import export_package
 from gisgrid.export.registers import export_registers
@@ -19,7 +20,7 @@ from gisgrid.jobs.exports import (TooManyJobs, get_job, output_settings, request
 from gisgrid.jobs.queue import run_worker
 from tests.jobs.conftest import DIAGRAM
 
-TODAY = dt.date.today()
+TODAY = clock.today()
 
 
 def _request(session, settings, kind="diagram", params=None, requester="10.1.1.1", today=None):

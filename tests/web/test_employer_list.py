@@ -90,11 +90,10 @@ def test_my_grids_counts_key_supervision_and_stale(demo_app, demo_url):
     inspector = demo_app.test_client(user="jc419901001-1")
     page = inspector.get("/my?all=1").get_data(as_text=True)
     total = _count(demo_url)
-    # The app's today is the web process's date (the database's current_date may already be
-    # tomorrow: the private cluster runs in Asia/Shanghai).
-    import datetime as dt
+    # The app's today is China's date (gisgrid.clock), whatever the test machine's zone.
+    from gisgrid import clock
 
     stale = _count(demo_url, "(e.surveyed_on IS NULL OR e.surveyed_on < CAST(:today AS date) - interval '6 months')",
-                   {"today": dt.date.today()})
+                   {"today": clock.today()})
     assert f"超期未调查 {stale} 家（共 {total} 家）" in page
     assert f"重点监管 {_count(demo_url, KEY)} 家" in page

@@ -8,6 +8,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from gisgrid import clock
 from gisgrid.db.engine import dispose_engines, get_engine
 
 
@@ -37,7 +38,7 @@ def test_an_inspector_records_a_visit_shown_in_the_file_and_audited(visit_app):
     token = _form(client, key)
     hostile = '<img src=x onerror=alert(1)>{{7*7}} 未签合同 3 人'
     answer = client.post(f"/employers/{key}/visits", data={
-        "date": dt.date.today().isoformat(), "companions": "李四", "checked": ["contracts", "wages"],
+        "date": clock.today().isoformat(), "companions": "李四", "checked": ["contracts", "wages"],
         "findings": hostile, "csrf_token": token})
     assert answer.status_code == 303 and answer.headers["Location"].endswith("#visits")
     page = client.get(f"/employers/{key}").get_data(as_text=True)
@@ -48,13 +49,13 @@ def test_an_inspector_records_a_visit_shown_in_the_file_and_audited(visit_app):
         surveyed = conn.execute(sa.text("SELECT surveyed_on FROM employer WHERE id = :id"), {"id": employer_id}).scalar()
         actor = conn.execute(sa.text("SELECT actor FROM audit_log WHERE action = 'employer.visit' "
                                      "AND entity_id = :id"), {"id": str(employer_id)}).scalar()
-    assert surveyed == dt.date.today()
+    assert surveyed == clock.today()
     assert actor.endswith("（jc419901001-1）")  # the logged-in user, by their name
 
 
 @pytest.mark.parametrize("form, message", [
     ({"date": "2026-13-01", "checked": ["wages"]}, "应为 年-月-日"),
-    ({"date": (dt.date.today() + dt.timedelta(days=1)).isoformat(), "checked": ["wages"]}, "至今天"),
+    ({"date": (clock.today() + dt.timedelta(days=1)).isoformat(), "checked": ["wages"]}, "至今天"),
     ({"date": "2026-11-01"}, "至少勾选一项"),
     ({"date": "2026-11-01", "checked": ["drop table"]}, "不在清单中"),
     ({"date": "2026-11-01", "findings": "x" * 2001}, "最多 2000 字"),
