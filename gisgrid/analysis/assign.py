@@ -94,8 +94,12 @@ LEFT JOIN LATERAL (
 # planar distance, measured in metres to its closest point.
 FEW = 1_000
 
+# Written in place (an upsert), not deleted and inserted again: between a DELETE and the
+# INSERT an inspector's employer had no assignment in their grids, so row-level security
+# (which shows an employer by its assignment) hid it from the INSERT's own read of
+# employer, and an inspector's placement by hand inside their own grids found the employer
+# gone (404, rolled back).
 _ASSIGN_FEW = """
-DELETE FROM assignment WHERE generation_id = :gen AND employer_id = ANY(:ids);
 INSERT INTO assignment (employer_id, generation_id, grid_id, tie, nearest_grid_id, distance_m)
 SELECT e.id, :gen, hit.id, coalesce(hit.n > 1, false), near.id, near.distance_m
 FROM employer e
@@ -114,7 +118,10 @@ LEFT JOIN LATERAL (
           ORDER BY g.geom <-> e.geom LIMIT 8) c
     ORDER BY 2, c.id LIMIT 1
 ) near ON true
-WHERE e.id = ANY(:ids);
+WHERE e.id = ANY(:ids)
+ON CONFLICT (employer_id, generation_id) DO UPDATE SET
+    grid_id = excluded.grid_id, tie = excluded.tie, nearest_grid_id = excluded.nearest_grid_id,
+    distance_m = excluded.distance_m, assigned_at = now();
 """
 
 _SUMMARY = """
@@ -124,6 +131,11 @@ SELECT count(*) AS total,
        count(*) FILTER (WHERE grid_id IS NULL AND nearest_grid_id IS NULL) AS unlocated,
        count(*) FILTER (WHERE tie) AS ties
 FROM assignment a WHERE a.generation_id = :gen {assignment_filter}
+"""
+
+
+_FOLLOW_ACTIVE = """
+SELECT employer_grids_follow(NULL) FROM generation WHERE id = :gen AND status = 'active'
 """
 
 
@@ -168,6 +180,9 @@ def assign_employers(session: Session, generation: str | Generation | None = Non
     run("ANALYZE _leaf")
     if employer_ids is None:
         _replace_partition(session, run, gen.id)
+        # A swapped-in partition fires no trigger: the employers' copy of their active grid
+        # (employer.grid_id, which row-level security tests; migration 0008) follows here.
+        run(_FOLLOW_ACTIVE)
         assignment_filter = ""
     else:
         params["ids"] = list(employer_ids)

@@ -15,6 +15,12 @@ triggers on ``employer`` (migration 0003), so every way of writing employers kee
 right; a tile reads at most 66 × 66 rows of its own zoom by the primary key.
 :func:`rebuild_employer_cells` counts everything again (a repair; the migration uses it).
 
+A user who sees only some grids (an inspector) gets only the employers of those grids: the
+raw points are filtered by ``employer.grid_id`` (their finest grid in the active generation,
+kept from ``assignment`` by triggers, migration 0008) — in the query, and again by row-level
+security — and the cells are summed from ``employer_grid_cell``, the same counts per grid,
+kept from ``employer`` by triggers like ``employer_cell``.
+
 Tiles are in web Mercator (EPSG:3857) as Leaflet draws them; the stored points stay in
 CGCS2000 (EPSG:4490) and are selected with the tile envelope transformed to 4490, so the
 GiST index on ``employer.geom`` does the selection (transforming the indexed column would
@@ -22,6 +28,8 @@ read every row).
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -112,35 +120,33 @@ _CELL_SQL = f"""
 """
 
 
-# Cells of a user who sees only some grids (an inspector): counted on request from the
-# employers the user may see (row-level security, migration 0007, leaves only those),
-# never read from the city-wide employer_cell. Same cell keys as employer_cell: the zoom-12
-# cell (pixel of zoom 18) shifted right by 12 - z. A scope holds a few thousand employers.
+# Cells of a user who sees only some grids (an inspector): the same counts per grid, kept in
+# employer_grid_cell by triggers on employer (migration 0008), summed over the user's grids
+# cell by cell. One index descent per grid of the scope, at most 66 x 66 rows each; the
+# grids are those of employer.grid_id, which row-level security tests for the raw points,
+# so both levels draw the same employers. (Counting them on request from the employers
+# cost ~250 ms a tile for a street of 40,000: benchmarks/maps.py --scoped.)
 _SCOPED_CELL_SQL = f"""
-    WITH {_BOUNDS},
-    points AS (
-        SELECT web_mercator_x(ST_X(e.geom)) AS mx, web_mercator_y(ST_Y(e.geom)) AS my, e.risk_level
-        FROM bounds b JOIN employer e ON e.geom && b.env4490
-    ),
-    keyed AS (
-        SELECT mx, my, risk_level, employer_cell_column(mx) >> (12 - :z) AS cx,
-               employer_cell_row(my) >> (12 - :z) AS cy
-        FROM points
-    ),
-    cells AS (
-        SELECT count(*) AS count, count(*) FILTER (WHERE risk_level = 3) AS r3,
-               count(*) FILTER (WHERE risk_level = 2) AS r2, count(*) FILTER (WHERE risk_level = 1) AS r1,
-               count(*) FILTER (WHERE risk_level = 0) AS r0, count(*) FILTER (WHERE risk_level IS NULL) AS unrated,
-               ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(avg(mx), avg(my)), 3857),
+    WITH cells AS (
+        SELECT sum(c.count) AS count, sum(c.r3) AS r3, sum(c.r2) AS r2, sum(c.r1) AS r1,
+               sum(c.r0) AS r0, sum(c.unrated) AS unrated,
+               ST_AsMVTGeom(ST_SetSRID(ST_MakePoint(sum(c.sx) / sum(c.count), sum(c.sy) / sum(c.count)), 3857),
                             ST_TileEnvelope(:z, :x, :y), {_EXTENT}, {_BUFFER}, true) AS geom
-        FROM keyed
-        WHERE cx BETWEEN :x * {_CELLS} - 1 AND :x * {_CELLS} + {_CELLS}
-          AND cy BETWEEN :y * {_CELLS} - 1 AND :y * {_CELLS} + {_CELLS}
-        GROUP BY cx, cy
+        FROM employer_grid_cell c
+        WHERE c.z = :z AND c.grid_id = ANY(CAST(:grids AS integer[]))
+          AND c.cx BETWEEN :x * {_CELLS} - 1 AND :x * {_CELLS} + {_CELLS}
+          AND c.cy BETWEEN :y * {_CELLS} - 1 AND :y * {_CELLS} + {_CELLS} AND c.count > 0
+        GROUP BY c.cx, c.cy
     )
     SELECT ST_AsMVT(cells, '{TILE_LAYER}', {_EXTENT}, 'geom') FROM cells
     WHERE geom IS NOT NULL
 """
+
+# Raw points of a scoped user: only employers of their grids, stated in the query as well as
+# enforced by row-level security (the owner, which RLS does not restrict, gets the same tile).
+_SCOPED_RAW_SQL = _RAW_SQL.replace(
+    "JOIN employer e ON e.geom && b.env4490",
+    "JOIN employer e ON e.geom && b.env4490 AND e.grid_id = ANY(CAST(:grids AS integer[]))")
 
 
 def check_tile_address(z: int, x: int, y: int) -> str | None:
@@ -164,7 +170,7 @@ def check_tile_address(z: int, x: int, y: int) -> str | None:
 
 
 def employer_tile(session: Session, z: int, x: int, y: int, generation_id: int | None, *,
-                  scoped: bool = False) -> bytes:
+                  grids: Collection[int] | None = None) -> bytes:
     """Build the employer vector tile ``z/x/y`` (Mapbox Vector Tile, layer ``employers``).
 
     At zoom :data:`RAW_MIN_ZOOM` and deeper each located employer is a point with
@@ -187,9 +193,11 @@ def employer_tile(session: Session, z: int, x: int, y: int, generation_id: int |
     generation_id : int or None
         The generation whose grids name the raw points' ``grid_code``/``grid_name``; with
         None the points have no grid properties.
-    scoped : bool
-        The user sees only some grids: cells are counted from the employers this
-        session may see, not read from the city-wide ``employer_cell``.
+    grids : collection of int, optional
+        The user sees only these grids (their scope): the tile holds only the employers
+        whose ``employer.grid_id`` (their finest grid in the active generation) is one of
+        them, and its cells are summed from ``employer_grid_cell`` instead of read from the
+        city-wide ``employer_cell``. None: every employer. An empty collection: none.
 
     Returns
     -------
@@ -206,22 +214,24 @@ def employer_tile(session: Session, z: int, x: int, y: int, generation_id: int |
         raise ValueError(problem)
     session.execute(sa.text("SELECT set_config('jit', 'off', true), "
                             "set_config('max_parallel_workers_per_gather', '0', true)"))
+    scope = None if grids is None else {"grids": sorted(int(i) for i in grids)}
     if z >= RAW_MIN_ZOOM:
         params = {"z": z, "x": x, "y": y, "gen": generation_id, "margin": _BUFFER / _EXTENT}
-        tile = session.execute(sa.text(_RAW_SQL), params).scalar()
-    elif scoped:
-        params = {"z": z, "x": x, "y": y, "margin": _BUFFER / _EXTENT}
-        tile = session.execute(sa.text(_SCOPED_CELL_SQL), params).scalar()
+        sql = _RAW_SQL if scope is None else _SCOPED_RAW_SQL
+        tile = session.execute(sa.text(sql), {**params, **(scope or {})}).scalar()
+    elif scope is not None:
+        tile = session.execute(sa.text(_SCOPED_CELL_SQL), {"z": z, "x": x, "y": y, **scope}).scalar()
     else:
         tile = session.execute(sa.text(_CELL_SQL), {"z": z, "x": x, "y": y}).scalar()
     return bytes(tile or b"")
 
 
 def rebuild_employer_cells(session: Session) -> int:
-    """Count the located employers per map cell again, from ``employer``; return how many.
+    """Count the located employers per map cell (city-wide and per grid) again; return how many.
 
-    The triggers of migration 0003 keep ``employer_cell`` right through every insert,
-    update, delete, ``COPY`` and ``TRUNCATE``; this is the repair for a table that got out
+    The triggers of migrations 0003 and 0008 keep ``employer_cell`` and
+    ``employer_grid_cell`` right through every insert, update, delete, ``COPY`` and
+    ``TRUNCATE``; this is the repair for a table that got out
     of step anyway (a restore of ``employer`` alone, triggers disabled by hand).  Locks
     ``employer`` against writes until the transaction ends; 1–3 s per million employers.
 
@@ -240,4 +250,6 @@ def rebuild_employer_cells(session: Session) -> int:
     >>> rebuild_employer_cells(session)  # doctest: +SKIP
     20000
     """
-    return int(session.execute(sa.text("SELECT employer_cells_rebuild()")).scalar())
+    located = int(session.execute(sa.text("SELECT employer_cells_rebuild()")).scalar())
+    session.execute(sa.text("SELECT employer_grid_cells_rebuild()"))  # the per-grid cells (migration 0008)
+    return located

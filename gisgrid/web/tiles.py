@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, g
 
 from gisgrid.db.queries import active_generation
 from gisgrid.errors import InputError
@@ -30,11 +30,10 @@ def employer_tile_view(z: str, x: str, y: str):
     session = get_session()
     # Only raw points carry grid names; the cells below RAW_MIN_ZOOM need no generation.
     generation = active_generation(session) if zi >= RAW_MIN_ZOOM else None
-    from flask import g
-
-    # A scoped user's points are only theirs (row-level security); so are their cells.
+    # A scoped user's points and cells are only their grids' (and row-level security
+    # leaves them nothing else).
     tile = employer_tile(session, zi, xi, yi, generation.id if generation else None,
-                         scoped=not g.scope.everything)
+                         grids=None if g.scope.everything else g.scope.grid_ids)
     if not tile:
         response = Response(status=204)
     else:
