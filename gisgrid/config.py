@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gisgrid.errors import ConfigError
+from gisgrid.labels import KIND_LABELS, ROLE_LABELS
 
 BASEMAPS = ("none", "osm", "tianditu")
 # Chinese commercial basemaps are in GCJ-02: our CGCS2000 data would sit 300–700 m off.
@@ -30,11 +31,53 @@ DEFAULT_MAX_UPLOAD_MB = 2.0
 DEFAULT_MAX_EDIT_VERTICES = 20_000
 #: Host names always trusted besides the serve address (GISGRID_TRUSTED_HOSTS unset).
 DEFAULT_TRUSTED_HOSTS = ("localhost", "127.0.0.1", "::1")
+#: GISGRID_STAFF_MINIMUMS unset (DOMAIN.md 四定): a street/town/park needs at least 2 inspectors
+#: (专职 or 兼职; ≥ 2 per grid in Chengdu, and investigations need 2 — 条例 art. 16); a
+#: community/village 1–3 coordinators (协管员). Both are local numbers: settings, not constants.
+DEFAULT_STAFF_MINIMUMS = "street/town/township/park:2:full_time+part_time,community/village:1-3:coordinator"
+#: Grid kinds a staffing rule may name and the staff roles it may count.
+_GRID_KINDS = tuple(KIND_LABELS)
+_STAFF_ROLES = ROLE_LABELS
+
+
+@dataclass(frozen=True)
+class StaffingRule:
+    """How many staff in force one grid of some kinds or levels needs (四定 配备标准).
+
+    ``kinds`` are grid kinds (street, community …) and ``levels`` grid levels the rule
+    applies to; only staff whose role is in ``roles`` count; ``maximum`` None: no upper limit.
+    """
+
+    kinds: tuple[str, ...]
+    levels: tuple[int, ...]
+    minimum: int
+    maximum: int | None
+    roles: tuple[str, ...]
+
+    def describe(self) -> str:
+        """Chinese, e.g. "兼职监察员/专职监察员 ≥ 2" or "协管员 1–3 人"."""
+        who = "/".join(_STAFF_ROLES[r] for r in self.roles)
+        if self.maximum is None:
+            return f"{who} ≥ {self.minimum} 人"
+        if self.maximum == self.minimum:
+            return f"{who} {self.minimum} 人"
+        return f"{who} {self.minimum}–{self.maximum} 人"
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Runtime configuration of one gisgrid process."""
+    """Runtime configuration of one gisgrid process.
+
+    ``staff_minimums`` (``GISGRID_STAFF_MINIMUMS``): the 四定 staffing standard, comma-separated
+    rules ``WHERE:MIN[-MAX][:ROLES]``. ``WHERE`` is one or more grid kinds (street, town,
+    township, park, community, village, district, city, grid) or levels (``level2``) joined by
+    ``/``; ``MIN-MAX`` the staff in force a grid needs (``2`` = at least 2, ``1-3`` = 1 to 3);
+    ``ROLES`` the staff roles counted, joined by ``+`` (full_time, part_time, coordinator;
+    default all three). A grid takes the rule naming its kind, else the one naming its level,
+    else none (no standard, never marked). Default :data:`DEFAULT_STAFF_MINIMUMS`:
+    ``street/town/township/park:2:full_time+part_time,community/village:1-3:coordinator``;
+    ``none`` switches the standard off.
+    """
 
     home: Path
     database_url: str | None = None
@@ -74,6 +117,9 @@ class Settings:
     session_hours: int = 12
     #: Password of the demo accounts (GISGRID_DEMO_PASSWORD); None: generated once.
     demo_password: str | None = None
+    #: The 四定 staffing standard per grid kind/level (GISGRID_STAFF_MINIMUMS; see above).
+    staff_minimums: tuple[StaffingRule, ...] = field(
+        default_factory=lambda: parse_staff_minimums(DEFAULT_STAFF_MINIMUMS))
     extra: dict = field(default_factory=dict)
 
     @property
@@ -137,7 +183,67 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
                                     30, 1, 24 * 60),
         session_hours=_whole("GISGRID_SESSION_HOURS", env.get("GISGRID_SESSION_HOURS"), 12, 1, 24 * 7),
         demo_password=env.get("GISGRID_DEMO_PASSWORD") or None,
+        staff_minimums=parse_staff_minimums(env.get("GISGRID_STAFF_MINIMUMS")),
     )
+
+
+def parse_staff_minimums(raw: str | None, name: str = "GISGRID_STAFF_MINIMUMS") -> tuple[StaffingRule, ...]:
+    """The staffing rules of a ``GISGRID_STAFF_MINIMUMS`` value (unset or empty: the default).
+
+    Examples
+    --------
+    >>> [(r.kinds, r.minimum, r.maximum, r.roles) for r in parse_staff_minimums("street:2,level3:1-3:coordinator")]
+    [(('street',), 2, None, ('full_time', 'part_time', 'coordinator')), ((), 1, 3, ('coordinator',))]
+    >>> parse_staff_minimums("none")
+    ()
+    """
+    if raw is None or not raw.strip():
+        raw = DEFAULT_STAFF_MINIMUMS
+    if raw.strip().lower() in ("none", "off", "0"):
+        return ()
+    rules, seen = [], set()
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        rule = _staffing_rule(name, raw, item)
+        for key in (*rule.kinds, *(f"level{n}" for n in rule.levels)):
+            if key in seen:
+                raise ConfigError(f"{name} names {key!r} twice (in {raw!r}); give each grid kind or level one rule")
+            seen.add(key)
+        rules.append(rule)
+    return tuple(rules)
+
+
+def _staffing_rule(name: str, raw: str, item: str) -> StaffingRule:
+    shape = ("expected rules WHERE:MIN[-MAX][:ROLES] separated by commas, e.g. "
+             "street/town:2:full_time+part_time,community/village:1-3:coordinator")
+    parts = [p.strip() for p in item.split(":")]
+    if len(parts) not in (2, 3) or not parts[0]:
+        raise ConfigError(f"{name} had {item!r} (in {raw!r}); {shape}")
+    kinds, levels = [], []
+    for where in (w.strip().lower() for w in parts[0].split("/")):
+        level = re.fullmatch(r"(?:level|l)([1-6])", where)
+        if level:
+            levels.append(int(level.group(1)))
+        elif where in _GRID_KINDS:
+            kinds.append(where)
+        else:
+            raise ConfigError(f"{name} had grid kind {where!r} (in {item!r}); expected one of "
+                              f"{', '.join(_GRID_KINDS)} or level1-level6")
+    numbers = re.fullmatch(r"(\d{1,3})(?:\s*-\s*(\d{1,3}))?", parts[1])
+    if not numbers:
+        raise ConfigError(f"{name} had {parts[1]!r} as the number of staff (in {item!r}); expected MIN or MIN-MAX, "
+                          "e.g. 2 or 1-3")
+    minimum = int(numbers.group(1))
+    maximum = int(numbers.group(2)) if numbers.group(2) else None
+    if maximum is not None and maximum < minimum:
+        raise ConfigError(f"{name} had {parts[1]!r} (in {item!r}): the maximum is below the minimum")
+    roles = tuple(r.strip().lower() for r in parts[2].split("+")) if len(parts) == 3 else tuple(_STAFF_ROLES)
+    bad = [r for r in roles if r not in _STAFF_ROLES]
+    if bad or not roles:
+        raise ConfigError(f"{name} had role {', '.join(map(repr, bad)) or '(none)'} (in {item!r}); expected "
+                          f"{' + '.join(_STAFF_ROLES)} (joined by +)")
+    return StaffingRule(tuple(kinds), tuple(levels), minimum, maximum, roles)
 
 
 def _flag(name: str, raw: str | None) -> bool:

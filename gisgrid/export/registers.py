@@ -19,7 +19,8 @@ import xlsxwriter
 from sqlalchemy.orm import Session
 
 from gisgrid import clock
-from gisgrid.config import DEFAULT_STALE_MONTHS
+from gisgrid.config import DEFAULT_STALE_MONTHS, StaffingRule
+from gisgrid.access.staffing import DEFAULT_RULES, staffing_check
 from gisgrid.analysis.risk import RISK_LEVELS
 from gisgrid.errors import InputError
 from gisgrid.export.data import (
@@ -204,6 +205,10 @@ def _formats(book) -> dict:
             "risk3": book.add_format({**base, "border": 1, "font_color": "#C62828", "bold": True}),
             "warn": book.add_format({**base, "border": 1, "font_color": "#C62828"}),
             "link": book.add_format({**base, "border": 1, "font_color": "#1565C0", "underline": 1}),
+            # 配备情况 below / above the staffing standard (roster)
+            "short": book.add_format({**base, "border": 1, "bold": True, "font_color": "#B71C1C",
+                                      "bg_color": "#FDE0DC"}),
+            "surplus": book.add_format({**base, "border": 1, "font_color": "#E65100", "bg_color": "#FFF3E0"}),
         }
         book._gisgrid_formats = cache
     return cache
@@ -331,28 +336,44 @@ def _write_employer_row(sheet, row: int, number: int, record: dict, fmt: dict, c
 
 
 def export_roster(session: Session, path: str | Path | IO[bytes], grid_code: str | None = None,
-                  generation: str | None = None, today: dt.date | None = None) -> dict:
+                  generation: str | None = None, today: dt.date | None = None,
+                  staff_minimums: tuple[StaffingRule, ...] = DEFAULT_RULES) -> dict:
     """Write the 四定 roster: every grid with its person, role, phone, duty, task and start date.
 
     Grids with nobody in force on ``today`` get one row marked 未配备, so gaps are visible.
+    The last column, 配备情况, holds each grid's standing against the staffing standard
+    ``staff_minimums`` (``settings.staff_minimums``; :func:`gisgrid.access.staffing.staffing_check`):
+    达标, 不足（应≥2，现1） highlighted red, 超编（应≤3，现4） orange, — without a standard; the
+    line above the header counts the grids below it.
 
     Examples
     --------
-    >>> export_roster(session, "/tmp/roster.xlsx")["unstaffed"]   # doctest: +SKIP
-    1
+    >>> export_roster(session, "/tmp/roster.xlsx")["unstaffed"], _["understaffed"]   # doctest: +SKIP
+    (1, 0)
     """
     today = today or clock.today()
     gen = find_export_generation(session, generation)
     staff = read_staff(session, gen, grid_code, on=today)
+    wanted = set(staff["grid_code"])
+    standing = {r["code"]: r for r in staffing_check(session, gen.id, on=today, rules=staff_minimums)
+                if r["code"] in wanted}
     heads = [("网格编码", 15), ("网格名称", 16), ("级别", 6), ("类型", 7), ("姓名", 9), ("职务", 11),
-             ("联系电话", 13), ("所在单位", 22), ("职责（定责）", 36), ("任务（定任务）", 30), ("起始日期", 11)]
+             ("联系电话", 13), ("所在单位", 22), ("职责（定责）", 36), ("任务（定任务）", 30), ("起始日期", 11),
+             ("配备情况", 17)]
     title = f"劳动保障监察网格“四定”人员花名册（{gen.name}）"
+    under = sum(1 for r in standing.values() if r["status"] == "under")
+    over = sum(1 for r in standing.values() if r["status"] == "over")
+    standard = "；".join(f"{'/'.join(KIND_LABELS.get(k, k) for k in rule.kinds)}"
+                        f"{'/'.join(f'第{n}级' for n in rule.levels)} {rule.describe()}" for rule in staff_minimums)
     with _workbook(path) as book:
         fmt = _formats(book)
         sheet = book.add_worksheet("四定人员")
         last = len(heads) - 1
         sheet.merge_range(0, 0, 0, last, title, fmt["title"])
-        sheet.merge_range(1, 0, 1, last, f"定人、定区域（网格）、定职责、定任务    导出日期：{today.isoformat()}", fmt["meta"])
+        sheet.merge_range(1, 0, 1, last, f"定人、定区域（网格）、定职责、定任务    导出日期：{today.isoformat()}    "
+                          f"人员配备不足的网格 {under} 个" + (f"，超编 {over} 个" if over else "")
+                          + (f"（配备标准：{standard}）" if standard else "（未设配备标准）"), fmt["meta"])
+        sheet.set_row(1, 30)
         header = 3
         for col, (head, width) in enumerate(heads):
             sheet.write(header, col, head, fmt["head"])
@@ -363,10 +384,11 @@ def export_roster(session: Session, path: str | Path | IO[bytes], grid_code: str
             sheet.write_string(row, 1, p.grid_name, fmt["text"])
             sheet.write_number(row, 2, int(p.level), fmt["int"])
             sheet.write_string(row, 3, KIND_LABELS.get(p.kind, p.kind), fmt["text"])
+            _write_standing(sheet, row, 11, standing.get(p.grid_code), fmt)
             if pd.isna(p.person):
                 unstaffed += 1
                 sheet.write_string(row, 4, "未配备", fmt["warn"])
-                for col in range(5, len(heads)):
+                for col in range(5, 11):
                     sheet.write_blank(row, col, None, fmt["text"])
                 continue
             for col, value in enumerate((p.person, ROLE_LABELS.get(p.role, p.role), p.phone, p.unit, p.duty, p.task),
@@ -381,4 +403,14 @@ def export_roster(session: Session, path: str | Path | IO[bytes], grid_code: str
         _print_setup(sheet, title, header)
     people = int(staff["person"].notna().sum())
     return {"path": describe_target(path), "generation": gen.name, "rows": int(len(staff)),
-            "people": people, "grids": int(staff["grid_code"].nunique()), "unstaffed": unstaffed}
+            "people": people, "grids": int(staff["grid_code"].nunique()), "unstaffed": unstaffed,
+            "understaffed": under, "overstaffed": over}
+
+
+def _write_standing(sheet, row: int, col: int, standing: dict | None, fmt: dict) -> None:
+    """配备情况 of one roster row: red fill when under the standard, orange when over."""
+    if standing is None:
+        sheet.write_blank(row, col, None, fmt["text"])
+        return
+    style = {"under": fmt["short"], "over": fmt["surplus"]}.get(standing["status"], fmt["text"])
+    sheet.write_string(row, col, standing["text"], style)
