@@ -85,6 +85,8 @@ ACCESS: dict[str, str] = {
     "staff.staff_page": "grids.read",
     "staff.add_staff": "staff.manage",
     "staff.end_staff": "staff.manage",
+    "staff_import.form": "staff.manage",
+    "staff_import.upload": "staff.manage",
 }
 
 # Paths whose answers are data: a refusal there is JSON, never a redirect to a page.
