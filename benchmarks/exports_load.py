@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from served import free_port, gisgrid, percentiles, wait_until_up  # noqa: E402
-from weblogin import log_in  # noqa: E402
+from weblogin import log_in, log_in_for_writes  # noqa: E402
 
 HEAVY = [
     "/exports/package?level=2&paper=A3",
@@ -58,17 +58,20 @@ HEAVY = [
 EXPORTERS = ["admin", "leader"] + [f"bench-exporter-{i}" for i in range(1, len(HEAVY) - 1)]
 PAGE_USER = "planner"  # grids.read: may open grid pages, never exports
 COOKIES: dict[str, str] = {}  # user name -> Cookie header of its login session
+TOKENS: dict[str, str] = {}  # user name -> CSRF token (starting an export is a POST)
 
 
 def get(port: int, path: str, source: str = "127.0.0.1", timeout: float = 120,
-        user: str | None = PAGE_USER) -> tuple[int, bytes, float]:
+        user: str | None = PAGE_USER, method: str = "GET") -> tuple[int, bytes, float]:
     start = time.perf_counter()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0))
     headers = {"Accept": "application/json"}
     if user is not None and user in COOKIES:
         headers["Cookie"] = COOKIES[user]
+    if method == "POST" and user in TOKENS:
+        headers["X-CSRFToken"] = TOKENS[user]
     try:
-        conn.request("GET", path, headers=headers)
+        conn.request(method, path, headers=headers)
         response = conn.getresponse()
         body = response.read()
     finally:
@@ -95,7 +98,7 @@ def time_page(port: int, path: str, samples: int, until=None, pause: float = 0.2
 
 def heavy_client(port: int, index: int, path: str, deadline: float, results: list) -> None:
     source, user = f"127.0.0.{2 + index}", EXPORTERS[index]
-    status, body, answered = get(port, path, source, user=user)
+    status, body, answered = get(port, path, source, user=user, method="POST")
     record = {"path": path, "client": source, "user": user, "status": status, "answered_s": round(answered, 3)}
     results[index] = record
     if status not in (200, 202):
@@ -138,7 +141,7 @@ def main() -> None:
         wait_until_up(port, server)
         COOKIES[PAGE_USER] = log_in(port, PAGE_USER, args.password)
         for index, name in enumerate(EXPORTERS):
-            COOKIES[name] = log_in(port, name, args.password, source=f"127.0.0.{2 + index}")
+            COOKIES[name], TOKENS[name] = log_in_for_writes(port, name, args.password, source=f"127.0.0.{2 + index}")
         page = f"/grids/{args.grid}"
         time_page(port, page, 3)  # warm up: imports, caches, connections
         baseline = time_page(port, page, args.samples)

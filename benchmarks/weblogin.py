@@ -32,6 +32,13 @@ def cookie_header(jar: dict[str, str]) -> str:
 
 def log_in(port: int, username: str, password: str, source: str = "127.0.0.1", timeout: float = 60) -> str:
     """The ``Cookie`` header of a new login session of ``username`` (raises on any refusal)."""
+    return log_in_for_writes(port, username, password, source, timeout)[0]
+
+
+def log_in_for_writes(port: int, username: str, password: str, source: str = "127.0.0.1",
+                      timeout: float = 60) -> tuple[str, str]:
+    """``(Cookie header, CSRF token)`` of a new login session: the token goes in ``X-CSRFToken``
+    of every POST (a login starts a new token, so it is read after logging in)."""
     jar: dict[str, str] = {}
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout, source_address=(source, 0))
     try:
@@ -52,8 +59,14 @@ def log_in(port: int, username: str, password: str, source: str = "127.0.0.1", t
         if response.status != 303:
             raise RuntimeError(f"POST /login as {username!r} answered {response.status}")
         _cookies(response, jar)
+        conn.request("GET", "/login", headers={"Cookie": cookie_header(jar)})
+        response = conn.getresponse()
+        match = _TOKEN.search(response.read().decode("utf-8", "replace"))
+        _cookies(response, jar)
+        if not match:
+            raise RuntimeError(f"no csrf_token after logging in as {username!r}")
     finally:
         conn.close()
     if not any(name in jar for name in SESSION_COOKIES):
         raise RuntimeError(f"POST /login as {username!r} set no session cookie")
-    return cookie_header(jar)
+    return cookie_header(jar), match.group(1)

@@ -54,6 +54,13 @@ class Forbidden(GisgridError):
     kind = "forbidden"
 
 
+class MethodNotAllowed(GisgridError):
+    """The request would change something but came as a read (GET): it must be a POST."""
+
+    status = 405
+    kind = "method"
+
+
 class Conflict(GisgridError):
     """The change clashes with the current state (e.g. an active generation)."""
 

@@ -8,6 +8,11 @@ polls the status and offers the download. A client may have ``export_jobs_per_cl
 exports open; the next answers ``429``. Quick ones stay plain downloads built in the request:
 the register of one grid and the 四定 roster.
 
+Starting a job writes (a job row, then a file), so it takes a POST with the CSRF token, as
+every write does; the export page's forms post. A GET of a job-starting address (an old
+bookmark, a link in a note) answers a page with the same choices and a button that posts
+them, and JSON clients ``405`` with how to ask. The quick downloads answer GET and POST.
+
 Without JavaScript a form submission gets a status page that reloads itself until the
 file is ready.
 """
@@ -21,7 +26,7 @@ from flask import Blueprint, abort, current_app, jsonify, redirect, render_templ
 
 from gisgrid import clock
 from gisgrid.analysis.indicators import INDICATORS
-from gisgrid.errors import GisgridError, InputError, NotFound
+from gisgrid.errors import GisgridError, InputError, MethodNotAllowed, NotFound
 from gisgrid.export.data import find_export_generation, grid_levels, list_grid_choices
 from gisgrid.export.diagram import PAPERS
 from gisgrid.jobs.exports import get_job, request_export, result_path
@@ -35,6 +40,11 @@ MIMETYPES = {"png": "image/png", "pdf": "application/pdf", "xlsx": XLSX, "zip": 
 #: Seconds a status page without JavaScript waits before it looks again.
 REFRESH_S = 3
 _CJK = re.compile(r"[\u3400-\u9fff]")
+_KIND_LABELS = {"diagram": "网格划分示意图", "atlas": "网格图集", "register": "全市用人单位登记册",
+                "package": "上报材料包"}
+#: The choices of the export forms (the rest of a query string is ignored, as by the exports).
+_FIELD_LABELS = {"level": "级别", "grid": "范围（网格编码）", "paper": "纸张", "format": "格式", "colour": "着色",
+                 "employers": "叠加用人单位风险", "atlas": "图集"}
 _STATUS_TEXT = {"queued": "排队中", "running": "正在生成", "done": "已完成", "failed": "生成失败"}
 
 
@@ -66,12 +76,22 @@ def _export_error(exc: GisgridError):
 
     if _wants_json():
         message = exc.message if _CJK.search(exc.message or "") else f"导出请求有误：{exc.message}"
-        return jsonify({**exc.as_dict(), "message": message}), exc.status
-    return _render(exc.status, exc.message, exc.as_dict())
+        response = jsonify({**exc.as_dict(), "message": message})
+        response.status_code = exc.status
+    else:
+        response = _render(exc.status, exc.message, exc.as_dict())
+    if isinstance(exc, MethodNotAllowed):
+        response.headers["Allow"] = "POST"
+    return response
+
+
+def _arg(name: str, default: str = "") -> str:
+    """A choice of the export form: from the posted form, or the query string of a GET."""
+    return request.values.get(name, default)
 
 
 def _level(default: int | None) -> int | None:
-    raw = request.args.get("level", "")
+    raw = _arg("level")
     if not raw:
         return default
     if not raw.isdigit() or not 1 <= int(raw) <= 6:
@@ -80,14 +100,14 @@ def _level(default: int | None) -> int | None:
 
 
 def _paper(default: str) -> str:
-    paper = request.args.get("paper", default)
+    paper = _arg("paper", default)
     if paper not in PAPERS:
         raise InputError(f"纸张为 {paper[:10]!r}；应为 {'、'.join(PAPERS)}")
     return paper
 
 
 def _grid() -> str | None:
-    code = request.args.get("grid", "").strip() or None
+    code = _arg("grid").strip() or None
     if code is not None and len(code) > 32:
         raise InputError(f"网格编码为 {code[:40]!r}…；最长 32 个字符")
     return code
@@ -125,7 +145,7 @@ def _existing_grid(code: str | None) -> str | None:
 
 
 def _colour() -> str | None:
-    colour_by = request.args.get("colour") or None
+    colour_by = _arg("colour") or None
     if colour_by is not None and colour_by not in INDICATORS:
         raise InputError(f"着色为 {colour_by[:20]!r}；应为 {'、'.join(INDICATORS)} 之一，或留空（相邻异色）")
     return colour_by
@@ -135,6 +155,19 @@ def _send(buffer: io.BytesIO, name: str, ext: str):
     buffer.seek(0)
     stamp = clock.today().strftime("%Y%m%d")
     return send_file(buffer, mimetype=MIMETYPES[ext], as_attachment=True, download_name=f"{name}_{stamp}.{ext}")
+
+
+def _shown_choice(name: str, value: str) -> str:
+    """A form choice as the export page words it (the value itself when it is not one of them)."""
+    if name in ("employers", "atlas"):
+        return "是" if value == "1" else "否"
+    if name == "colour":
+        return INDICATORS[value].label if value in INDICATORS else (value or "相邻网格异色")
+    if name == "level" and value.isdigit():
+        return f"第{value}级"
+    if name == "grid":
+        return value or "全市"
+    return value
 
 
 def job_view(job: dict) -> dict:
@@ -148,6 +181,14 @@ def job_view(job: dict) -> dict:
 
 
 def _start(kind: str, params: dict):
+    if request.method != "POST":
+        if _wants_json():
+            raise MethodNotAllowed("开始导出会在服务器上生成文件，须用 POST 请求（表单字段 csrf_token 或请求头 "
+                                   "X-CSRFToken）；请在导出页面点击按钮")
+        # A bookmark or a link: the same choices, one click to start (a GET never writes).
+        return render_template("export_start.html", label=_KIND_LABELS[kind], action=request.path,
+                               fields=[(k, _FIELD_LABELS[k], v, _shown_choice(k, v))
+                                       for k, v in request.args.items(multi=True) if k in _FIELD_LABELS])
     session = get_session()
     job, _ = request_export(session, _settings(), kind, params, requester_key(request))
     session.commit()  # the worker must see the row before this answer reaches the client
@@ -177,19 +218,19 @@ def index():
                            indicators=INDICATORS)
 
 
-@bp.get("/diagram")
+@bp.route("/diagram", methods=["GET", "POST"])
 def diagram():
-    fmt = request.args.get("format", "pdf")
+    fmt = _arg("format", "pdf")
     if fmt not in ("png", "pdf"):
         raise InputError(f"格式为 {fmt[:10]!r}；应为 png 或 pdf")
-    atlas = request.args.get("atlas") == "1"
+    atlas = _arg("atlas") == "1"
     params = {"level": _level(None), "grid": _scoped_grid(_grid()), "paper": _paper("A4"), "colour": _colour(),
-              "employers": request.args.get("employers") == "1", "format": "pdf" if atlas else fmt}
+              "employers": _arg("employers") == "1", "format": "pdf" if atlas else fmt}
     _existing_grid(params["grid"])
     return _start("atlas" if atlas else "diagram", params)
 
 
-@bp.get("/register")
+@bp.route("/register", methods=["GET", "POST"])
 def register():
     grid = _scoped_grid(_grid())
     level = _level(None)
@@ -202,7 +243,7 @@ def register():
     return _send(buffer, f"用人单位登记册_{grid}", "xlsx")
 
 
-@bp.get("/roster")
+@bp.route("/roster", methods=["GET", "POST"])
 def roster():
     from gisgrid.export.registers import export_roster
 
@@ -211,7 +252,7 @@ def roster():
     return _send(buffer, "四定人员花名册", "xlsx")
 
 
-@bp.get("/package")
+@bp.route("/package", methods=["GET", "POST"])
 def package():
     if not scope().everything:
         from gisgrid.errors import Forbidden

@@ -117,7 +117,7 @@ def test_hanging_up_mid_download_of_a_finished_package(city_client, city_setting
 
     from gisgrid.jobs.queue import run_worker
 
-    job = city_client.get("/exports/package?level=2&paper=A4", headers={"Accept": "application/json"}).json
+    job = city_client.post("/exports/package?level=2&paper=A4", headers={"Accept": "application/json"}).json
     run_worker(city_settings, wait=False)
     status = city_client.get(job["status_url"], headers={"Accept": "application/json"}).json
     assert status["status"] == "done", status

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 
 import openpyxl
@@ -36,7 +37,7 @@ def test_quick_exports_are_plain_downloads(client):
 
 
 def test_a_long_export_answers_at_once_then_downloads_when_done(city_client, city_settings):  # noqa: F811
-    started = city_client.get("/exports/package?level=2&paper=A4", headers=JSON)
+    started = city_client.post("/exports/package?level=2&paper=A4", headers=JSON)
     assert started.status_code == 202, started.data[:300]
     job = started.json
     assert job["status"] == "queued" and job["download_url"] is None and job["steps"] == 11
@@ -51,7 +52,7 @@ def test_a_long_export_answers_at_once_then_downloads_when_done(city_client, cit
     assert "attachment" in download.headers["Content-Disposition"]
     assert "%E7%BD%91%E6%A0%BC%E4%B8%8A%E6%8A%A5%E6%9D%90%E6%96%99" in download.headers["Content-Disposition"]
     assert "清单.csv" in zipfile.ZipFile(io.BytesIO(download.data)).namelist()
-    again = city_client.get("/exports/package?level=2&paper=A4", headers=JSON)
+    again = city_client.post("/exports/package?level=2&paper=A4", headers=JSON)
     assert again.status_code == 200 and again.json["stored"] and again.json["id"] == job["id"]
 
 
@@ -61,42 +62,42 @@ def test_each_long_export_is_a_job(city_client):  # noqa: F811
                       ("/exports/diagram?atlas=1&paper=A3", "atlas"), ("/exports/register", "register"))):
         # Each from its own account: the limit is per user.
         client = city_client.application.test_client(user=f"exporter{n}")
-        resp = client.get(url, headers=JSON)
+        resp = client.post(url, headers=JSON)
         assert resp.status_code == 202 and resp.json["kind"] == kind, (url, resp.data[:300])
 
 
 def test_the_limit_per_client_answers_429_in_chinese(city_client):  # noqa: F811
-    first = city_client.get("/exports/diagram?format=png", headers=JSON)
-    second = city_client.get("/exports/diagram?format=pdf", headers=JSON)
+    first = city_client.post("/exports/diagram?format=png", headers=JSON)
+    second = city_client.post("/exports/diagram?format=pdf", headers=JSON)
     assert (first.status_code, second.status_code) == (202, 202)
-    assert city_client.get("/exports/diagram?format=png", headers=JSON).status_code == 202  # the same job again
-    third = city_client.get("/exports/diagram?atlas=1", headers=JSON)
+    assert city_client.post("/exports/diagram?format=png", headers=JSON).status_code == 202  # the same job again
+    third = city_client.post("/exports/diagram?atlas=1", headers=JSON)
     assert third.status_code == 429
     assert "每个用户最多同时 2 个" in third.json["message"]
-    page = city_client.get("/exports/diagram?atlas=1", headers=PAGE)
+    page = city_client.post("/exports/diagram?atlas=1", headers=PAGE)
     assert page.status_code == 429 and "每个用户最多同时 2 个" in page.get_data(as_text=True)
     # The limit is per user, not per address: another account from the same address may.
-    other = city_client.application.test_client(user="leader1", role="leader").get("/exports/diagram?atlas=1",
+    other = city_client.application.test_client(user="leader1", role="leader").post("/exports/diagram?atlas=1",
                                                                                    headers=JSON)
     assert other.status_code == 202
 
 
 def test_without_javascript_a_status_page_reloads_until_the_file_is_there(city_client, city_settings):  # noqa: F811
-    started = city_client.get("/exports/register", headers=PAGE)
+    started = city_client.post("/exports/register", headers=PAGE)
     assert started.status_code == 303 and started.headers["Location"].startswith("/exports/jobs/")
     page = city_client.get(started.headers["Location"], headers=PAGE).get_data(as_text=True)
     assert '<meta http-equiv="refresh" content="3">' in page and "排队中" in page
     run_worker(city_settings, wait=False)
     page = city_client.get(started.headers["Location"], headers=PAGE).get_data(as_text=True)
     assert "refresh" not in page and "已完成" in page and "下载 用人单位登记册_" in page
-    again = city_client.get("/exports/register", headers=PAGE)
+    again = city_client.post("/exports/register", headers=PAGE)
     assert again.status_code == 303 and again.headers["Location"].endswith("/download")
 
 
 def test_a_failed_job_shows_its_error_in_chinese(city_client, city_settings, city_url):  # noqa: F811
     from gisgrid.db.engine import get_engine
 
-    job = city_client.get("/exports/diagram?format=png", headers=JSON).json
+    job = city_client.post("/exports/diagram?format=png", headers=JSON).json
     with get_engine(city_url).begin() as conn:
         conn.execute(sa.text("UPDATE generation SET status = 'retired' WHERE status = 'active'"))
     run_worker(city_settings, wait=False)
@@ -111,10 +112,10 @@ def test_bad_parameters_get_a_chinese_400_before_any_job(city_client):  # noqa: 
     for url in ("/exports/diagram?paper=A5", "/exports/diagram?format=svg", "/exports/diagram?level=x",
                 "/exports/diagram?colour=wages", "/exports/package?paper=B5", "/exports/package?level=9",
                 "/exports/register?grid=" + "9" * 40):
-        resp = city_client.get(url, headers=JSON)
+        resp = city_client.post(url, headers=JSON)
         assert resp.status_code == 400, url
         assert "应为" in resp.json["message"] or "最长" in resp.json["message"], url
-    missing = city_client.get("/exports/diagram?grid=nope", headers=JSON)
+    missing = city_client.post("/exports/diagram?grid=nope", headers=JSON)
     assert missing.status_code == 404 and "网格编码 'nope' 在网格版本" in missing.json["message"]
     assert city_client.get("/exports/register?grid=nope").status_code == 404
     assert city_client.get("/exports/jobs/999999", headers=JSON).status_code == 404
@@ -130,3 +131,39 @@ def test_requester_key_is_the_logged_in_user(demo_app):
         assert requester_key(request) == "10.20.30.40"  # no user: never on a gated route
         g.user = type("U", (), {"id": 7})()
         assert requester_key(request) == "user:7"
+
+
+def test_starting_a_job_is_a_post_with_the_csrf_token(city_client, city_url):  # noqa: F811
+    """A job is a write (a row, then a file): a GET starts nothing, a POST without token is refused."""
+    from gisgrid.db.engine import get_engine
+
+    def jobs() -> int:
+        with get_engine(city_url).connect() as conn:
+            return conn.execute(sa.text("SELECT count(*) FROM export_job")).scalar()
+
+    before = jobs()
+    for url in ("/exports/package?level=2&paper=A4", "/exports/diagram?format=png", "/exports/register"):
+        answer = city_client.get(url, headers=JSON)
+        assert answer.status_code == 405 and answer.headers["Allow"] == "POST", url
+        assert "须用 POST" in answer.json["message"]
+    # A bookmark opened in a browser: the same choices and one button that posts them.
+    page = city_client.get("/exports/diagram?format=png&level=2&colour=stale_share&employers=1&x=<b>", headers=PAGE)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and '<form method="post" action="/exports/diagram">' in html
+    assert 'name="csrf_token"' in html and '<input type="hidden" name="colour" value="stale_share">' in html
+    assert "超期未调查" in html and "第2级" in html and "<b>" not in html
+    assert jobs() == before
+    anonymous_token = city_client.application.test_client(user="leader2", role="leader", csrf=False)
+    refused = anonymous_token.post("/exports/diagram?format=png", headers=JSON)
+    assert refused.status_code == 400 and jobs() == before
+    fields = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">', html))
+    started = city_client.post("/exports/diagram", data=fields, headers=PAGE)
+    assert started.status_code == 303 and started.headers["Location"].startswith("/exports/jobs/")
+    assert jobs() == before + 1
+
+
+def test_the_export_page_posts_its_forms(client):
+    html = client.get("/exports").get_data(as_text=True)
+    forms = re.findall(r'<form action="[^"]+" method="(\w+)" class="export-form"><input type="hidden" '
+                       r'name="csrf_token"', html)
+    assert forms and set(forms) == {"post"} and len(forms) == html.count('class="export-form"')
