@@ -22,6 +22,9 @@ CAPABILITIES: dict[str, str] = {
     "employers.write": "记录走访、更正联系信息、人工标注位置",
     "exports": "导出网格图、登记册、花名册、上报材料",
     "staff.manage": "配置四定人员",
+    # Whose staff: every grid with staff.manage; a full-time inspector (专职监察员) the grids
+    # below their own (gisgrid.access.staff.staff_area); other inspectors none.
+    "staff.area": "在本人负责区域的下级网格配置四定人员（限专职监察员）",
     "users.manage": "管理账号、角色",
     "audit.read": "查看审计日志",
 }
@@ -34,7 +37,7 @@ GRANTS: dict[str, frozenset[str]] = {
     "leader": frozenset({"grids.read", "employers.points", "employers.personal", "exports", "audit.read"}),
     # Inspectors: everything about the employers of their own grids (scope), nothing beyond.
     "inspector": frozenset({"grids.read", "employers.points", "employers.personal", "employers.write",
-                            "exports"}),
+                            "exports", "staff.area"}),
 }
 
 

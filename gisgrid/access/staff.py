@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from gisgrid import clock
 from gisgrid.access.audit import record_audit
-from gisgrid.errors import InputError, NotFound
+from gisgrid.access.scope import Scope
+from gisgrid.errors import Forbidden, InputError, NotFound
 from gisgrid.labels import ROLE_LABELS
 
 
@@ -37,6 +38,51 @@ def staff_detail(session: Session, staff_id: int) -> dict:
         WHERE sg.staff_id = :id ORDER BY current DESC, sg.valid_from DESC NULLS LAST, g.code"""),
         {"id": staff_id, "today": clock.today()}).mappings().all()
     return {**person, "assignments": [dict(r) for r in rows]}
+
+
+def staff_area(session: Session, scope: Scope, staff_id: int | None) -> frozenset[int] | None:
+    """The grids (ids, active generation) whose 四定 staff this user may assign and end.
+
+    ``None``: every grid (``staff.manage``, the admins). A full-time inspector (专职监察员, with
+    ``staff.area``): every grid below the grids they answer for today — a street's inspector
+    staffs its communities; their own grid is staffed from the level above. Part-time
+    inspectors and coordinators: none.
+    """
+    if scope.may("staff.manage"):
+        return None
+    if not scope.may("staff.area") or staff_id is None or not scope.own_codes:
+        return frozenset()
+    role = session.execute(sa.text("SELECT role FROM staff WHERE id = :id"), {"id": staff_id}).scalar()
+    if role != "full_time":
+        return frozenset()
+    rows = session.execute(sa.text("""
+        WITH RECURSIVE below AS (
+            SELECT c.id FROM grid o JOIN grid c ON c.parent_id = o.id
+            WHERE o.code = ANY(:own) AND o.generation_id = (SELECT id FROM generation WHERE status = 'active')
+            UNION SELECT c.id FROM grid c JOIN below b ON c.parent_id = b.id)
+        SELECT id FROM below"""), {"own": list(scope.own_codes)}).scalars()
+    return frozenset(rows)
+
+
+def require_staff_area(area: frozenset[int] | None, grid_id: int, grid_code: str) -> None:
+    """Forbidden unless ``grid_id`` is in ``area`` (from :func:`staff_area`), in Chinese."""
+    if area is None or grid_id in area:
+        return
+    if not area:
+        raise Forbidden("只有系统管理员和专职监察员（在本人负责区域内）可以配置四定人员")
+    raise Forbidden(f"网格 {grid_code} 的人员由上级网格或系统管理员配置；"
+                    "专职监察员可为本人负责网格的下级网格配置人员")
+
+
+def assignment_grid(session: Session, assignment_id: int) -> dict:
+    """The grid (id, code; active generation) of assignment ``assignment_id``; NotFound if none."""
+    row = session.execute(sa.text("""
+        SELECT g.id, g.code FROM staff_grid sg JOIN grid g ON g.identity = sg.grid_identity
+        JOIN generation n ON n.id = g.generation_id AND n.status = 'active' WHERE sg.id = :id"""),
+        {"id": assignment_id}).mappings().first()
+    if row is None:
+        raise NotFound(f"任职记录 {assignment_id} 不存在")
+    return dict(row)
 
 
 def assign_staff(session: Session, grid_code: str, *, actor: str, staff_id: int | None = None,

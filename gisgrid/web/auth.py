@@ -83,8 +83,8 @@ ACCESS: dict[str, str] = {
     "visits.add_visit": "employers.write",
     "visits.correct_contact_fields": "employers.write",
     "staff.staff_page": "grids.read",
-    "staff.add_staff": "staff.manage",
-    "staff.end_staff": "staff.manage",
+    "staff.add_staff": "staff.area",  # and the grid in the user's staff area (gisgrid.web.staff)
+    "staff.end_staff": "staff.area",
     "staff_import.form": "staff.manage",
     "staff_import.upload": "staff.manage",
 }
