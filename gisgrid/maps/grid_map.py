@@ -86,6 +86,9 @@ _PANES = (
     ("gg-employers", 610, True),
     # The grid a page is about stays outlined over its employers.
     ("gg-focus", 615, False),
+    # Grids below the 四定 staffing standard: dashed outlines only, over the focus outline
+    # (on an understaffed grid's own page the red dashes then run along its blue line).
+    ("gg-staffing", 616, True),
     # Labels above the employers: at high density points would hide every grid name;
     # the labels let clicks through to the points below.
     ("gg-labels", 620, False),
@@ -111,6 +114,7 @@ def build_grid_map(
     employer_page_url: str | None = None,
     highlight: tuple[float, float, str] | None = None,
     place_url: str | None = None,
+    understaffed: gpd.GeoDataFrame | None = None,
 ) -> folium.Map:
     """Build the interactive grid map.
 
@@ -173,6 +177,12 @@ def build_grid_map(
         URL of an employer's placement API (``POST {"lon", "lat", "crs"}`` with the page's CSRF token):
         a "在地图上标注位置" button lets a person click the spot, confirm with their name,
         and the page reloads with the employer placed and assigned.
+    understaffed : GeoDataFrame, optional
+        Grids below the 四定 staffing standard (:func:`gisgrid.access.staffing.staffing_check`)
+        with ``code``, ``name`` and ``text`` (e.g. "不足（应≥2，现1）"): a "人员配备不足" layer
+        outlines them with a red dashed line (no fill, so the grids' colours and tooltips stay
+        as they are; the outline's tooltip says what is missing) and the legend counts them.
+        An empty frame still gets its legend row ("0 个").
 
     Returns
     -------
@@ -216,6 +226,9 @@ def build_grid_map(
         _add_focus(fmap, focus)
     if problems_url:
         _ProblemLayer(problems_url).add_to(fmap)
+    if understaffed is not None:
+        _check_grids(understaffed, "understaffed", ("code", "name", "text"))
+        _add_understaffed(fmap, understaffed)
     _GridLabels(drawn, units).add_to(fmap)
     use_tiles = bool(employer_tiles_url) and (
         not employers_url or (employer_count is not None and employer_count > tiles_above)
@@ -241,6 +254,7 @@ def build_grid_map(
         .astype(str).tolist() if colour_by is not None else None,
         selector=selector,
         problems=bool(problems_url),
+        understaffed=None if understaffed is None else len(understaffed),
     ).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     localize_assets(fmap, static_url)
@@ -474,6 +488,27 @@ def _add_focus(fmap: folium.Map, focus: gpd.GeoDataFrame) -> None:
         style_function=lambda _: {"fill": False, "color": _FOCUS_COLOUR, "weight": 4, "opacity": 1},
         interactive=False,
         pane="gg-focus",
+    ).add_to(fmap)
+
+
+_SHORT_COLOUR = "#d50000"
+
+
+def _add_understaffed(fmap: folium.Map, grids: gpd.GeoDataFrame) -> None:
+    if grids.empty:
+        return
+    codes = grids["code"].astype(str).tolist()
+    properties = [{"label": html.escape(f"{code} {name}：人员{text}")}
+                  for code, name, text in zip(codes, grids["name"], grids["text"])]
+    collection = _feature_collection(grids, [f"short-{code}" for code in codes], properties)
+    folium.GeoJson(
+        collection,
+        name="人员配备不足",
+        # fill: false — only the outline answers the pointer, the grid below keeps its tooltip.
+        style_function=lambda _: {"fill": False, "color": _SHORT_COLOUR, "weight": 3, "opacity": 0.95,
+                                  "dashArray": "7 5"},
+        tooltip=_tooltip(collection, fields=["label"], labels=False),
+        pane="gg-staffing",
     ).add_to(fmap)
 
 
@@ -1183,6 +1218,9 @@ class _MapChrome(folium.MacroElement):
             {%- if this.problems %}
             <div class="gg-legend-row"><span class="gg-problem-key"></span><span class="gg-problems-note">边界检查中…</span></div>
             {%- endif %}
+            {%- if this.understaffed is not none %}
+            <div class="gg-legend-row"><span class="gg-line gg-line-short"></span>人员配备不足<span class="gg-legend-count">{{ this.understaffed }} 个</span></div>
+            {%- endif %}
         </div>
         {%- if this.selector %}
         <form id="{{ this.get_name() }}_selector" class="gg-selector" method="get">
@@ -1234,9 +1272,11 @@ class _MapChrome(folium.MacroElement):
 
     def __init__(self, title: str, *, show_risk: bool, plain_background: bool, tiles: bool = False,
                  colour_by: ColourBy | None = None, selector: MapSelector | None = None,
-                 problems: bool = False, coloured_codes: list[str] | None = None):
+                 problems: bool = False, coloured_codes: list[str] | None = None,
+                 understaffed: int | None = None):
         super().__init__()
         self._name = "MapChrome"
+        self.understaffed = understaffed
         self.title = html.escape(title)
         self.show_risk = show_risk
         self.tiles = tiles
@@ -1325,6 +1365,7 @@ def _chrome_css(plain_background: bool) -> str:
         " border: 1px solid #78909c; flex: none; }"
         ".gg-legend-count { margin-left: auto; padding-left: 12px; color: #555; font-size: 12px; }"
         ".gg-line.gg-line-strong { border-top: 2.6px solid #263238; }"
+        f".gg-line.gg-line-short {{ border-top: 3px dashed {_SHORT_COLOUR}; }}"
         ".gg-problem-key { display: inline-block; width: 14px; height: 14px; border-radius: 50%;"
         " border: 3px solid #d50000; background: #fff; margin-right: 8px; flex: none; }"
         ".gg-problems-note { font-size: 12px; }"

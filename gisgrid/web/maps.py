@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 
+import geopandas as gpd
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
 from gisgrid import clock
@@ -56,7 +57,7 @@ def _render_map(fmap) -> dict[str, str]:
 
 def _map_parts(areas, units, employers_url, focus=None, title="", employer_count=None, *,
                colour_by=None, selector=None, problems_url=None, employers=True, highlight=None,
-               place_url=None):
+               place_url=None, understaffed=None):
     settings = _settings()
     tiles_url = url_for("tiles.employer_tile_view", z=0, x=0, y=0).replace("/0/0/0.pbf", "/{z}/{x}/{y}.pbf")
     page_url = url_for("maps.employer_page", key="KEY").replace("KEY", "{key}")
@@ -66,8 +67,27 @@ def _map_parts(areas, units, employers_url, focus=None, title="", employer_count
                           static_url=url_for("static", filename="vendor").rstrip("/"),
                           basemap=settings.basemap, tianditu_key=settings.tianditu_key,
                           colour_by=colour_by, selector=selector, problems_url=problems_url,
-                          employer_page_url=page_url, highlight=highlight, place_url=place_url)
+                          employer_page_url=page_url, highlight=highlight, place_url=place_url,
+                          understaffed=understaffed)
     return _render_map(fmap)
+
+
+def _staffing(session, generation) -> dict[str, dict]:
+    """Each grid's standing against the 四定 staffing standard (GISGRID_STAFF_MINIMUMS), by code."""
+    from gisgrid.access.staffing import staffing_check
+
+    return {r["code"]: r for r in staffing_check(session, generation.id, rules=_settings().staff_minimums)}
+
+
+def _understaffed(staffing: dict[str, dict], *frames: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The grids of ``frames`` (those drawn on the map) below the standard, with their text."""
+    import pandas as pd
+
+    under = {code for code, r in staffing.items() if r["status"] == "under"}
+    drawn = gpd.GeoDataFrame(pd.concat([f[["code", "name", "geom"]] for f in frames], ignore_index=True),
+                             geometry="geom", crs=frames[0].crs)
+    picked = drawn[drawn["code"].isin(under)].drop_duplicates("code")
+    return picked.assign(text=[staffing[code]["text"] for code in picked["code"]])
 
 
 # What the map's selector offers: adjacency colours or one of the indicators, at the
@@ -130,10 +150,12 @@ def index():
     title = f"{_settings().city_name}劳动保障监察网格"
     if not is_active:
         title += f"（{generation.name}，{GENERATION_STATUS.get(generation.status, generation.status)}）"
+    staffing = _staffing(session, generation) if is_active else {}
+    understaffed = _understaffed(staffing, areas, units) if is_active else None
     parts = _map_parts(areas, units, url_for("maps.employers_data"), title=title,
                        employer_count=employer_count(session), colour_by=colour_by, selector=selector,
                        problems_url=url_for("boundaries_api.validation_geojson", generation=generation.name),
-                       employers=is_active)
+                       employers=is_active, understaffed=understaffed)
     column = None
     if colour_by is not None:
         # The street/town table gets the indicator too, whichever level the map fills.
@@ -148,6 +170,7 @@ def index():
         areas=[g for g in grids if g["level"] == AREA_LEVEL],
         unit_count=sum(1 for g in grids if g["level"] == UNIT_LEVEL),
         by_risk=by_risk, risk_levels=RISK_LEVELS, kind_labels=KIND_LABELS,
+        understaffed=[r for r in staffing.values() if r["status"] == "under"],
     )
 
 
@@ -205,13 +228,14 @@ def grid_page(code: str):
         levels = FILL_LEVELS if detail["level"] < AREA_LEVEL else {str(UNIT_LEVEL): FILL_LEVELS[str(UNIT_LEVEL)]}
         colour_by, selector = _colouring(session, active_generation(session), arg_text("colour", "着色", 40),
                                          arg_text("level", "层级", 10), levels=levels)
+    staffing = _staffing(session, active_generation(session))
     parts = _map_parts(areas, units, url_for("maps.employers_data", grid=code), focus=focus,
                        title=f"{detail['code']} {detail['name']}", employer_count=detail["employers"],
-                       colour_by=colour_by, selector=selector)
+                       colour_by=colour_by, selector=selector, understaffed=_understaffed(staffing, areas, units))
     employers = grid_employers(session, code, limit=EMPLOYER_ROWS, stale_months=_settings().stale_months)
     return render_template(
         "grid.html", parts=parts, grid=detail, employers=employers, employer_rows=EMPLOYER_ROWS,
-        own_codes=scope().own_codes,
+        own_codes=scope().own_codes, staffing=staffing.get(detail["code"]),
         risk_levels=RISK_LEVELS, kind_labels=KIND_LABELS, role_labels=ROLE_LABELS,
     )
 
