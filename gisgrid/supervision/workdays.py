@@ -30,7 +30,7 @@ from gisgrid.access.audit import record_audit
 from gisgrid.errors import GisgridError, InputError
 
 __all__ = ["Deadline", "UnknownYear", "WorkCalendar", "add_workdays", "enter_year", "load_calendar",
-           "recompute_open_deadlines", "set_deadline", "set_override"]
+           "recompute_open_deadlines", "set_deadline", "set_override", "close_deadline"]
 
 #: The longest clock counted (60 + 30 working days is about 130 calendar days).
 MAX_DAYS = 400
@@ -202,34 +202,57 @@ def add_workdays(session: Session, start: dt.date, days: int) -> Deadline:
     return load_calendar(session).add(start, days)
 
 
+def _count(calendar: WorkCalendar, start: dt.date, days: int) -> tuple[dt.date | None, int | None, dict]:
+    """(due, unknown year, computation) — a clock into an unknown year is kept pending, not guessed."""
+    try:
+        deadline = calendar.add(start, days)
+    except UnknownYear as exc:
+        return None, exc.year, {"start": start.isoformat(), "days": days, "date": None,
+                                "unknown_year": exc.year, "explanation": exc.message}
+    return deadline.due, None, deadline.computation()
+
+
 def set_deadline(session: Session, subject: str, subject_id: int, kind: str, start: dt.date, days: int,
-                 calendar: WorkCalendar | None = None) -> Deadline:
-    """Store (or restart) the clock ``kind`` of ``subject`` ``subject_id``: due date and how."""
-    deadline = (calendar or load_calendar(session)).add(start, days)
+                 calendar: WorkCalendar | None = None) -> dict:
+    """Store (or restart) the clock ``kind`` of ``subject`` ``subject_id``: due date and how.
+
+    A clock that reaches a year nobody has entered is stored without a date (``due`` None,
+    ``unknown_year`` and the explanation say why) and gets its date when the year is entered.
+    """
+    due, unknown, computation = _count(calendar or load_calendar(session), start, days)
     session.execute(sa.text("""
-        INSERT INTO deadline (subject, subject_id, kind, start, days, due, computation)
-        VALUES (:s, :i, :k, :start, :days, :due, CAST(:c AS jsonb))
+        INSERT INTO deadline (subject, subject_id, kind, start, days, due, unknown_year, computation)
+        VALUES (:s, :i, :k, :start, :days, :due, :unknown, CAST(:c AS jsonb))
         ON CONFLICT (subject, subject_id, kind) DO UPDATE SET start = excluded.start, days = excluded.days,
-            due = excluded.due, computation = excluded.computation, computed_at = now(), closed_on = NULL"""),
-        {"s": subject, "i": subject_id, "k": kind, "start": start, "days": days, "due": deadline.due,
-         "c": _json(deadline.computation())})
-    return deadline
+            due = excluded.due, unknown_year = excluded.unknown_year, computation = excluded.computation,
+            computed_at = now(), closed_on = NULL"""),
+        {"s": subject, "i": subject_id, "k": kind, "start": start, "days": days, "due": due, "unknown": unknown,
+         "c": _json(computation)})
+    return {"due": due, "unknown_year": unknown, **computation}
+
+
+def close_deadline(session: Session, subject: str, subject_id: int, kind: str, on: dt.date) -> None:
+    """The clock was met (or no longer runs): it stops moving with the calendar."""
+    session.execute(sa.text("UPDATE deadline SET closed_on = :on WHERE subject = :s AND subject_id = :i AND kind = :k"),
+                    {"on": on, "s": subject, "i": subject_id, "k": kind})
 
 
 def recompute_open_deadlines(session: Session, calendar: WorkCalendar | None = None) -> list[dict]:
-    """Count every open clock again on the current calendar; the ones whose date moved."""
+    """Count every open clock again on the current calendar; the ones whose date moved
+    (including a pending one that now has a date)."""
     calendar = calendar or load_calendar(session)
     moved = []
     rows = session.execute(sa.text(
         "SELECT id, subject, subject_id, kind, start, days, due FROM deadline WHERE closed_on IS NULL ORDER BY id"))
     for row in rows.mappings().all():
-        deadline = calendar.add(row["start"], row["days"])
-        session.execute(sa.text("UPDATE deadline SET due = :due, computation = CAST(:c AS jsonb), computed_at = now() "
-                                "WHERE id = :id"), {"due": deadline.due, "c": _json(deadline.computation()),
-                                                    "id": row["id"]})
-        if deadline.due != row["due"]:
+        due, unknown, computation = _count(calendar, row["start"], row["days"])
+        session.execute(sa.text("UPDATE deadline SET due = :due, unknown_year = :unknown, "
+                                "computation = CAST(:c AS jsonb), computed_at = now() WHERE id = :id"),
+                        {"due": due, "unknown": unknown, "c": _json(computation), "id": row["id"]})
+        if due != row["due"]:
             moved.append({"id": row["id"], "subject": row["subject"], "subject_id": row["subject_id"],
-                          "kind": row["kind"], "before": row["due"].isoformat(), "after": deadline.due.isoformat()})
+                          "kind": row["kind"], "before": row["due"].isoformat() if row["due"] else None,
+                          "after": due.isoformat() if due else None})
     return moved
 
 

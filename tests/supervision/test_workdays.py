@@ -83,7 +83,7 @@ def session(db_url):
 
 def test_an_override_moves_an_open_deadline_and_says_why(session):
     deadline = set_deadline(session, "complaint", 1, "accept", D(2026, 12, 2), 20)
-    assert deadline.due == D(2026, 12, 30)
+    assert deadline["due"] == D(2026, 12, 30)
     closed = set_deadline(session, "complaint", 2, "accept", D(2026, 12, 2), 20)
     session.execute(sa.text("UPDATE deadline SET closed_on = '2026-12-10' WHERE subject_id = 2"))
     report = set_override(session, D(2026, 12, 15), "holiday", "本市冰雪天气停工通知", actor="test")
@@ -96,7 +96,7 @@ def test_an_override_moves_an_open_deadline_and_says_why(session):
                                                    "reason": "本市冰雪天气停工通知"}]
     assert "2026-12-15 放假（本市冰雪天气停工通知）" in row.computation["explanation"]
     # A closed clock does not move.
-    assert session.execute(sa.text("SELECT due FROM deadline WHERE subject_id = 2")).scalar() == closed.due
+    assert session.execute(sa.text("SELECT due FROM deadline WHERE subject_id = 2")).scalar() == closed["due"]
     audit = session.execute(sa.text("SELECT actor, action FROM audit_log ORDER BY id DESC LIMIT 1")).one()
     assert tuple(audit) == ("test", "calendar.set")
     # Back to the calendar's own: the deadline returns.
@@ -111,7 +111,11 @@ def test_a_year_entered_by_hand_counts_only_once_declared(session):
     set_override(session, D(2027, 1, 9), "workday", "示例：元旦调休上班", actor="test")
     with pytest.raises(UnknownYear):
         load_calendar(session).add(D(2026, 12, 2), 60)
+    # A stored clock into 2027 waits without a date, and gets one when the year is entered.
+    pending = set_deadline(session, "complaint", 9, "accept", D(2026, 12, 28), 5)
+    assert pending["due"] is None and pending["unknown_year"] == 2027 and "2027 年" in pending["explanation"]
     report = enter_year(session, 2027, "示例通知〔2026〕1号", actor="test")
+    assert [(m["before"], m["after"]) for m in report["moved"]] == [(None, "2027-01-05")]
     assert (report["holidays"], report["workdays"]) == (3, 1)
     deadline = load_calendar(session).add(D(2026, 12, 28), 5)
     # 12-29, 12-30, 12-31, (01-01..01-03 off), 01-04, 01-05

@@ -47,13 +47,16 @@ def upgrade() -> None:
         sa.Column('kind', sa.String(20), nullable=False),
         sa.Column('start', sa.Date(), nullable=False),
         sa.Column('days', sa.SmallInteger(), nullable=False),
-        sa.Column('due', sa.Date(), nullable=False),
+        # NULL while the clock reaches a year nobody has entered (unknown_year): never guessed
+        sa.Column('due', sa.Date(), nullable=True),
+        sa.Column('unknown_year', sa.SmallInteger(), nullable=True),
         sa.Column('computation', postgresql.JSONB(), nullable=False),
         sa.Column('computed_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
         # a met or withdrawn clock no longer moves with the calendar
         sa.Column('closed_on', sa.Date(), nullable=True),
         sa.CheckConstraint("days BETWEEN 0 AND 400", name='deadline_days_ck'),
         sa.UniqueConstraint('subject', 'subject_id', 'kind', name='deadline_subject_uq'),
+        sa.CheckConstraint("(due IS NULL) = (unknown_year IS NOT NULL)", name='deadline_due_ck'),
     )
     op.create_index('deadline_open_ix', 'deadline', ['due'], postgresql_where=sa.text('closed_on IS NULL'))
 
