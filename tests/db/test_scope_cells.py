@@ -151,18 +151,18 @@ FIRST = [(i, X0 + UNIT * (0.05 + 3.4 * ((i * 0.618) % 1)), Y0 + UNIT * (0.05 + 1
 @pytest.mark.parametrize("path", ["few", "many", "bulk"])
 def test_import_reimport_reassign_and_delete_keep_grid_and_cells(run_cli, tmp_path, engine, monkeypatch, path):
     """few: the per-employer assignment; many: the temp-table path for more than FEW employers;
-    bulk: the register's COPY + index rebuild path, then the same."""
+    bulk: the same, the reimport through the register's index-rebuild path."""
     from gisgrid.analysis import assign
     from gisgrid.employers import register
 
     if path != "few":
         monkeypatch.setattr(assign, "FEW", 5)
-    if path == "bulk":
-        monkeypatch.setattr(register, "BULK_REBUILD_ROWS", 2)
     _city(run_cli, tmp_path)
     run_cli("employers", "import", _register(tmp_path / "a.csv", FIRST), "--commit")
     counted = assert_scope_right(engine)
     assert 100 < counted < 150  # the hole and the outside are in no grid
+    if path == "bulk":
+        monkeypatch.setattr(register, "BULK_REBUILD_ROWS", 2)
     # Moved across grid edges, re-rated, new ones, in one file.
     second = [(i, lon + 0.6 * UNIT if lon and i % 3 == 0 else lon, lat, 3 if i % 5 == 0 else wage)
               for i, lon, lat, wage in FIRST] + [(500 + i, X0 + 0.2 * UNIT * i, Y0 + 0.3 * UNIT, 0) for i in range(8)]
@@ -179,6 +179,7 @@ def test_import_reimport_reassign_and_delete_keep_grid_and_cells(run_cli, tmp_pa
     assert 0 < left < counted
     community = grid_ids(engine, "419999001001")
     assert set(scope_counts(engine, community).values()) == {raw_count(engine, community)} != {0}
+    assert set(scope_counts(engine, set()).values()) == {0}  # an empty scope: empty tiles, never the city
     with engine.begin() as conn:
         conn.execute(sa.text("TRUNCATE employer CASCADE"))
     assert assert_scope_right(engine) == 0
