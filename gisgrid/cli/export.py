@@ -81,7 +81,8 @@ def export_roster_cmd(ctx: Context, output: Path, grid_code, generation):
 
     _check_suffix(output, ".xlsx")
     with session_scope(ctx.engine) as session:
-        report = export_roster(session, output, grid_code=grid_code, generation=generation)
+        report = export_roster(session, output, grid_code=grid_code, generation=generation,
+                               staff_minimums=ctx.settings.staff_minimums)
     return report, (f"wrote {output}: {report['people']} staff rows for {report['grids']} grids, "
                     f"{report['unstaffed']} grids without staff")
 

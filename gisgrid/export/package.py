@@ -101,7 +101,7 @@ def export_package(session: Session, path: str | Path | IO[bytes], level: int = 
         export_registers(session, work / names[3], generation=gen.name, today=today,
                          stale_months=settings.stale_months)
         step("四定人员花名册")
-        export_roster(session, work / names[4], generation=gen.name, today=today)
+        export_roster(session, work / names[4], generation=gen.name, today=today, staff_minimums=settings.staff_minimums)
         step("网格统计表")
         summarise_grids(session, gen.name, today, stale_months=settings.stale_months).to_excel(
             work / names[5], index=False, sheet_name="网格统计")

@@ -103,8 +103,25 @@ def steps_of(kind: str) -> int:
 
 
 def output_settings(settings: Settings) -> dict:
-    """The settings that change an export's output: they travel with the job."""
-    return {"city_name": settings.city_name, "issuer": settings.issuer, "stale_months": settings.stale_months}
+    """The settings that change an export's output: they travel with the job (JSON) and are
+    part of its digest, so a changed staffing standard makes a new roster and package."""
+    import dataclasses
+
+    return {"city_name": settings.city_name, "issuer": settings.issuer, "stale_months": settings.stale_months,
+            "staff_minimums": [{k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(rule).items()}
+                               for rule in settings.staff_minimums]}  # as JSON gives them back
+
+
+def _job_settings(settings: Settings, carried: dict) -> Settings:
+    """The worker's settings with what travelled with the job (see :func:`output_settings`)."""
+    from gisgrid.config import StaffingRule
+
+    carried = dict(carried)
+    if "staff_minimums" in carried:
+        carried["staff_minimums"] = tuple(
+            StaffingRule(**{k: tuple(v) if isinstance(v, list) else v for k, v in rule.items()})
+            for rule in carried["staff_minimums"])
+    return settings.with_(**carried)
 
 
 def download_name(kind: str, params: dict) -> str:
@@ -258,7 +275,7 @@ def run_export_job(engine: Engine, settings: Settings, export_id: int) -> str:
     folder = results_dir(settings) / str(export_id)
     try:
         step(1, "核对数据")
-        job_settings = settings.with_(**params["settings"])
+        job_settings = _job_settings(settings, params["settings"])
         name = download_name(kind, params)
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / name

@@ -248,7 +248,7 @@ def roster():
     from gisgrid.export.registers import export_roster
 
     buffer = io.BytesIO()
-    export_roster(get_session(), buffer, grid_code=_scoped_grid(_grid()))
+    export_roster(get_session(), buffer, grid_code=_scoped_grid(_grid()), staff_minimums=_settings().staff_minimums)
     return _send(buffer, "四定人员花名册", "xlsx")
 
 
