@@ -25,6 +25,8 @@ CAPABILITIES: dict[str, str] = {
     # Whose staff: every grid with staff.manage; a full-time inspector (专职监察员) the grids
     # below their own (gisgrid.access.staff.staff_area); other inspectors none.
     "staff.area": "在本人负责区域的下级网格配置四定人员（限专职监察员）",
+    "complaints.read": "查看投诉举报（投诉人、内容）",
+    "complaints.write": "登记投诉举报、决定受理或不予受理",
     "users.manage": "管理账号、角色",
     "audit.read": "查看审计日志",
 }
@@ -34,10 +36,11 @@ GRANTS: dict[str, frozenset[str]] = {
     "admin": _ALL,
     # Planners draw grids and balance workloads: counts and points, never personal fields.
     "planner": frozenset({"grids.read", "grids.edit", "employers.points"}),
-    "leader": frozenset({"grids.read", "employers.points", "employers.personal", "exports", "audit.read"}),
+    "leader": frozenset({"grids.read", "employers.points", "employers.personal", "exports", "audit.read",
+                         "complaints.read"}),
     # Inspectors: everything about the employers of their own grids (scope), nothing beyond.
     "inspector": frozenset({"grids.read", "employers.points", "employers.personal", "employers.write",
-                            "exports", "staff.area"}),
+                            "exports", "staff.area", "complaints.read", "complaints.write"}),
 }
 
 

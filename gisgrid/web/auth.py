@@ -83,6 +83,13 @@ ACCESS: dict[str, str] = {
     "visits.add_visit": "employers.write",
     "visits.correct_contact_fields": "employers.write",
     "staff.staff_page": "grids.read",
+    "complaints.complaint_list": "complaints.read",
+    "complaints.complaint_page": "complaints.read",
+    "complaints.complaint_new": "complaints.write",
+    "complaints.complaint_decision": "complaints.write",
+    # A worker files a complaint and follows it by receipt number without an account.
+    "complaints.public_report": PUBLIC,
+    "complaints.public_status": PUBLIC,
     "staff.add_staff": "staff.area",  # and the grid in the user's staff area (gisgrid.web.staff)
     "staff.end_staff": "staff.area",
     "staff_import.form": "staff.manage",

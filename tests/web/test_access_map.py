@@ -22,7 +22,10 @@ def test_every_route_has_an_access_decision(demo_app):
     assert endpoints - set(ACCESS) == set(), "routes without an access decision in gisgrid.web.auth.ACCESS"
     assert set(ACCESS) - endpoints == set(), "stale entries in ACCESS"
     assert {need for need in ACCESS.values()} <= set(CAPABILITIES) | {PUBLIC, LOGGED_IN}
-    assert [e for e, need in ACCESS.items() if need == PUBLIC] == ["static", "auth.login"]
+    # Open without login: the assets, the login, and the workers' complaint page with its
+    # receipt lookup (it shows no personal field: tests/web/test_complaints_web.py).
+    assert [e for e, need in ACCESS.items() if need == PUBLIC] == [
+        "static", "auth.login", "complaints.public_report", "complaints.public_status"]
 
 
 def test_a_route_without_a_decision_is_closed(demo_url, tmp_path):
