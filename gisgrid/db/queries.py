@@ -169,10 +169,16 @@ def grid_employers(session: Session, code: str | None = None, generation: str | 
     return [dict(r) for r in rows]
 
 
-def employers_geojson(session: Session, code: str | None = None, generation: str | None = None) -> str:
-    """A GeoJSON FeatureCollection of located employers (of one grid and its descendants)."""
+def employers_geojson(session: Session, code: str | None = None, generation: str | None = None,
+                      within: frozenset[int] | None = None) -> str:
+    """A GeoJSON FeatureCollection of located employers (of one grid and its descendants).
+
+    ``within``: the ids of the grids a scoped user sees (gisgrid.access.Scope.grid_ids). Row-level
+    security hides the rest anyway; saying it in the query lets the planner probe the scope's
+    assignments by index instead of scanning every employer and filtering each row.
+    """
     gen = find_generation(session, generation)
-    params: dict = {"gen": gen.id}
+    params: dict = {"gen": gen.id, "within": sorted(within) if within is not None else None}
     scope = "TRUE"
     if code is not None:
         params["id"] = session.execute(sa.text(
@@ -192,6 +198,7 @@ def employers_geojson(session: Session, code: str | None = None, generation: str
                 'grid_code', g.code, 'grid_name', g.name))), '[]'::json))::text
         FROM assignment a JOIN employer e ON e.id = a.employer_id LEFT JOIN grid g ON g.id = a.grid_id
         WHERE a.generation_id = :gen AND e.geom IS NOT NULL AND {scope}
+          {"AND a.grid_id = ANY(:within)" if within is not None else ""}
     """), params).scalar()
     return text
 

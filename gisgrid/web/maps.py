@@ -309,7 +309,7 @@ def _ancestor_at(session, detail: dict, level: int) -> str:
 def employers_data():
     grid = arg_text("grid", "网格编码", CODE_CHARS)
     require_grid_code(get_session(), grid)
-    body = employers_geojson(get_session(), grid)
+    body = employers_geojson(get_session(), grid, within=None if scope().everything else scope().grid_ids)
     return Response(body, mimetype="application/geo+json")
 
 
