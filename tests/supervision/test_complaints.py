@@ -19,14 +19,7 @@ D = dt.date
 
 @pytest.fixture
 def city(run_cli, tmp_path, engine):
-    files = handdrawn.write_grid_files(tmp_path)
-    for level, path in files.items():
-        run_cli("grids", "import", path, "--level", level, "--generation", "2026版", "--commit")
-    run_cli("grids", "activate", "2026版", "--effective-from", "2026-01-01", "--commit")
-    register = tmp_path / "employers.csv"
-    codes = handdrawn.write_employers(register)
-    run_cli("employers", "import", register, "--commit")
-    return codes
+    return handdrawn.load_city(run_cli, tmp_path)
 
 
 @pytest.fixture(autouse=True)
