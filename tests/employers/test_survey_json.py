@@ -96,7 +96,7 @@ def test_first_import_into_empty_table_writes_what_the_general_merge_writes(run_
     monkeypatch.setattr(register, "_merge_sql", merge)
     first = _snapshot(engine)
     with engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE employer, employer_survey, employer_grade, employer_cell, complaint RESTART IDENTITY"))
+        conn.execute(sa.text("TRUNCATE employer, employer_survey, employer_grade, employer_cell, complaint, case_file, inspection, rectification RESTART IDENTITY"))
     # The all-new statement as it runs when the table was filled meanwhile: it writes nothing.
     monkeypatch.setattr(register, "_MERGE_ALL_NEW",
                         register._MERGE_ALL_NEW.replace("NOT EXISTS", "EXISTS"))
