@@ -27,6 +27,10 @@ CAPABILITIES: dict[str, str] = {
     "staff.area": "在本人负责区域的下级网格配置四定人员（限专职监察员）",
     "complaints.read": "查看投诉举报（投诉人、内容）",
     "complaints.write": "登记投诉举报、决定受理或不予受理",
+    "cases.read": "查看案件（立案、调查、处理、结案）和案件文书",
+    "cases.write": "立案、添加监察员、推进、延长、结案、上传文书",
+    "inspections.read": "查看日常巡查、书面审查和整改记录",
+    "inspections.write": "记录日常巡查、书面审查，下达和核销整改",
     "users.manage": "管理账号、角色",
     "audit.read": "查看审计日志",
 }
@@ -37,10 +41,11 @@ GRANTS: dict[str, frozenset[str]] = {
     # Planners draw grids and balance workloads: counts and points, never personal fields.
     "planner": frozenset({"grids.read", "grids.edit", "employers.points"}),
     "leader": frozenset({"grids.read", "employers.points", "employers.personal", "exports", "audit.read",
-                         "complaints.read"}),
+                         "complaints.read", "cases.read", "inspections.read"}),
     # Inspectors: everything about the employers of their own grids (scope), nothing beyond.
     "inspector": frozenset({"grids.read", "employers.points", "employers.personal", "employers.write",
-                            "exports", "staff.area", "complaints.read", "complaints.write"}),
+                            "exports", "staff.area", "complaints.read", "complaints.write", "cases.read",
+                            "cases.write", "inspections.read", "inspections.write"}),
 }
 
 
