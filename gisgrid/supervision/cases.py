@@ -384,3 +384,21 @@ def case_detail(session: Session, case_id: int) -> dict:
         "SELECT id, title, filename, media_type, size, sha256, uploaded_by, uploaded_at FROM case_document "
         "WHERE case_id = :c ORDER BY id"), {"c": case_id}).mappings()]
     return detail
+
+
+def inspector_choices(session: Session, grid_id: int | None) -> list[dict]:
+    """Every inspector (full-time, part-time), those answering for ``grid_id`` or a grid above it
+    today first (``responsible``) — whom a case of that grid would usually go to."""
+    rows = session.execute(sa.text("""
+        WITH RECURSIVE chain AS (
+            SELECT id, parent_id, identity FROM grid WHERE id = :grid
+            UNION ALL SELECT g.id, g.parent_id, g.identity FROM grid g JOIN chain c ON g.id = c.parent_id
+        )
+        SELECT s.id, s.name, s.role, s.unit,
+               EXISTS (SELECT 1 FROM staff_grid sg JOIN chain c ON c.identity = sg.grid_identity
+                       WHERE sg.staff_id = s.id AND (sg.valid_from IS NULL OR sg.valid_from <= :today)
+                         AND (sg.valid_to IS NULL OR sg.valid_to >= :today)) AS responsible
+        FROM staff s WHERE s.role = ANY(:roles)
+        ORDER BY responsible DESC, s.name, s.id"""),
+        {"grid": grid_id, "today": clock.today(), "roles": list(INSPECTOR_ROLES)}).mappings().all()
+    return [dict(r) for r in rows]

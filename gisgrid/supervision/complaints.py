@@ -217,8 +217,10 @@ def complaint_detail(session: Session, complaint_id: int) -> dict:
     """One complaint with its grid, employer and the acceptance clock's explanation."""
     row = session.execute(sa.text("""
         SELECT c.*, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat, g.code AS grid_code, g.name AS grid_name,
-               e.credit_code, d.due AS accept_by, d.computation AS accept_by_computation
-        FROM complaint c LEFT JOIN grid g ON g.id = c.grid_id LEFT JOIN employer e ON e.id = c.employer_id
+               e.credit_code, d.due AS accept_by, d.computation AS accept_by_computation,
+               k.id AS case_id, k.number AS case_number
+        FROM complaint c LEFT JOIN case_file k ON k.complaint_id = c.id
+        LEFT JOIN grid g ON g.id = c.grid_id LEFT JOIN employer e ON e.id = c.employer_id
         LEFT JOIN deadline d ON d.subject = 'complaint' AND d.subject_id = c.id AND d.kind = 'accept'
         WHERE c.id = :id"""), {"id": complaint_id}).mappings().first()
     if row is None:
