@@ -246,7 +246,7 @@ def report_floor(runs: list[dict], rows: int, rate: float, cells: float | None) 
 
 def clear_employers(engine) -> None:
     with session_scope(engine) as session:
-        session.execute(sa.text("TRUNCATE employer, employer_survey, employer_grade RESTART IDENTITY"))
+        session.execute(sa.text("TRUNCATE employer, employer_survey, employer_grade RESTART IDENTITY CASCADE"))
     with engine.connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(
             sa.text("VACUUM ANALYZE employer, employer_survey, employer_grade"))

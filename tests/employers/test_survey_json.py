@@ -9,6 +9,7 @@ from alembic import command
 from sqlalchemy.orm import Session
 
 from gisgrid.db.migrate import alembic_config
+from tests.fixtures.tables import truncate_employers
 from gisgrid.employers.identifiers import make_credit_code
 from gisgrid.employers.queries import find_employer
 
@@ -96,7 +97,7 @@ def test_first_import_into_empty_table_writes_what_the_general_merge_writes(run_
     monkeypatch.setattr(register, "_merge_sql", merge)
     first = _snapshot(engine)
     with engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE employer, employer_survey, employer_grade, employer_cell, complaint, case_file, inspection, rectification RESTART IDENTITY"))
+        truncate_employers(conn, "employer_survey", "employer_grade", "employer_cell", restart=True)
     # The all-new statement as it runs when the table was filled meanwhile: it writes nothing.
     monkeypatch.setattr(register, "_MERGE_ALL_NEW",
                         register._MERGE_ALL_NEW.replace("NOT EXISTS", "EXISTS"))
