@@ -31,6 +31,7 @@ CAPABILITIES: dict[str, str] = {
     "cases.write": "立案、添加监察员、推进、延长、结案、上传文书",
     "inspections.read": "查看日常巡查、书面审查和整改记录",
     "inspections.write": "记录日常巡查、书面审查，下达和核销整改",
+    "calendar.manage": "维护工作日日历（放假、调休上班、录入新年度）",
     "users.manage": "管理账号、角色",
     "audit.read": "查看审计日志",
 }

@@ -328,3 +328,106 @@ def _json(value: dict) -> str:
     import json
 
     return json.dumps(value, ensure_ascii=False)
+
+
+_KIND_WORDS = {"holiday": "holiday", "放假": "holiday", "休": "holiday", "休息": "holiday",
+               "workday": "workday", "上班": "workday", "调休上班": "workday", "班": "workday",
+               "default": "default", "恢复": "default"}
+
+
+def parse_calendar_lines(text: str) -> tuple[list[tuple[dt.date, str, str]], list[str]]:
+    """Lines of a State Council notice as entered by hand: ``日期[~日期] 放假|上班 [说明]`` (also
+    holiday/workday/default, and 至 for a range). Returns (date, kind, note) for each day and
+    every problem with its line number — all of them, not the first."""
+    entries, problems, seen = [], [], {}
+    for number, raw in enumerate((text or "").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.replace("～", "~").replace("至", "~").split(None, 2)
+        if len(parts) < 2:
+            problems.append(f"第 {number} 行“{line[:40]}”：应为“日期 放假|上班 [说明]”，如 2027-01-01 放假 元旦")
+            continue
+        span, word = parts[0], parts[1]
+        note = parts[2].strip() if len(parts) > 2 else ""
+        kind = _KIND_WORDS.get(word.lower())
+        if kind is None:
+            problems.append(f"第 {number} 行：类型“{word[:10]}”应为 放假、上班（或 holiday、workday、default）")
+            continue
+        try:
+            first, _, last = span.partition("~")
+            start = dt.date.fromisoformat(first)
+            end = dt.date.fromisoformat(last) if last else start
+        except ValueError:
+            problems.append(f"第 {number} 行：日期“{span[:25]}”应为 年-月-日 或 年-月-日~年-月-日")
+            continue
+        if end < start or (end - start).days > 31:
+            problems.append(f"第 {number} 行：日期范围 {span} 应由早到晚且不超过 31 天")
+            continue
+        day = start
+        while day <= end:
+            if day in seen and seen[day][0] != kind:
+                problems.append(f"第 {number} 行：{day.isoformat()} 在第 {seen[day][1]} 行已录为"
+                                f"{_KIND_LABEL[seen[day][0]]}，与本行矛盾")
+            seen[day] = (kind, number)
+            entries.append((day, kind, note))
+            day += dt.timedelta(days=1)
+    if not entries and not problems:
+        problems.append("没有录入任何日期")
+    return entries, problems
+
+
+_KIND_LABEL = {**OVERRIDE_KINDS, "default": "恢复为日历默认"}
+
+
+def calendar_overview(session: Session) -> dict:
+    """What the calendar page shows: the years chinesecalendar knows, the years entered by hand,
+    the overrides, and the open deadlines waiting for a year."""
+    first, last = _library_years()
+    years = [dict(r) for r in session.execute(sa.text(
+        "SELECT year, source, entered_by, entered_at FROM calendar_year ORDER BY year")).mappings()]
+    overrides = [dict(r) for r in session.execute(sa.text(
+        "SELECT day, kind, reason, entered_by, entered_at FROM calendar_override ORDER BY day DESC LIMIT 400"))
+        .mappings()]
+    waiting = [dict(r) for r in session.execute(sa.text(
+        "SELECT unknown_year AS year, subject, count(*) AS n FROM deadline WHERE closed_on IS NULL "
+        "AND unknown_year IS NOT NULL GROUP BY unknown_year, subject ORDER BY 1, 2")).mappings()]
+    return {"library_first": first, "library_last": last, "years": years, "overrides": overrides,
+            "waiting": waiting}
+
+
+def apply_calendar(session: Session, entries: list[tuple[dt.date, str, str]], basis: str, *, actor: str,
+                   year: int | None = None, source: str | None = None) -> dict:
+    """Write the overrides of :func:`parse_calendar_lines` (each day audited, with ``basis`` — the
+    notice — and the line's note as its reason), optionally declare ``year`` entered, and count
+    the open deadlines again once. The caller commits or rolls back (a preview)."""
+    basis = (basis or "").strip()
+    if not basis:
+        raise InputError("请写明依据，例如国务院办公厅关于某年部分节假日安排的通知文号")
+    calendar = load_calendar(session)
+    changes = []
+    for day, kind, note in entries:
+        reason = (basis + (f"：{note}" if note else ""))[:200]
+        if not dt.date(2000, 1, 1) <= day <= dt.date(2100, 12, 31):
+            raise InputError(f"日期为 {day.isoformat()}；应在 2000–2100 年之间")
+        before = _describe(calendar, day)
+        if kind == "default":
+            session.execute(sa.text("DELETE FROM calendar_override WHERE day = :d"), {"d": day})
+        else:
+            session.execute(sa.text("""
+                INSERT INTO calendar_override (day, kind, reason, entered_by) VALUES (:d, :k, :r, :a)
+                ON CONFLICT (day) DO UPDATE SET kind = excluded.kind, reason = excluded.reason,
+                    entered_by = excluded.entered_by, entered_at = now()"""),
+                {"d": day, "k": kind, "r": reason, "a": actor})
+        changes.append({"date": day, "kind": kind, "before": before, "reason": reason})
+    calendar = load_calendar(session)
+    for change in changes:
+        change["after"] = _describe(calendar, change["date"])
+        record_audit(session, actor, "calendar.set", "calendar_override", change["date"].isoformat(),
+                     before={"day": change["before"]}, after={"day": change["after"], "reason": change["reason"]})
+    if year is not None:
+        entered = enter_year(session, year, source or basis, actor=actor)
+        moved = entered["moved"]
+    else:
+        moved = recompute_open_deadlines(session, calendar)
+    return {"changes": changes, "moved": moved, "year": year}

@@ -50,3 +50,44 @@ def audit():
                            actions=ACTIONS,
                            prev_url=url_for("admin.audit", **kept, page=page - 1) if page > 1 else None,
                            next_url=url_for("admin.audit", **kept, page=page + 1) if page < pages else None)
+
+
+# --- the working-day calendar (gisgrid.supervision.workdays) -------------------------------
+
+@bp.route("/calendar", methods=["GET", "POST"])
+def calendar():
+    """Years known and entered, the overrides, and a form to enter a notice's dates: a preview
+    first (nothing written: each day before → after and the deadlines that would move), then
+    the same lines committed."""
+    from gisgrid.supervision.workdays import apply_calendar, calendar_overview, parse_calendar_lines
+    from gisgrid.web.auth import actor_label
+    from gisgrid.web.db import commit_change
+
+    session = get_session()
+    form = {k: request.form.get(k, "") for k in ("lines", "basis", "year", "source")}
+    report, problems = None, []
+    status = 200
+    if request.method == "POST":
+        year = None
+        if form["year"].strip():
+            if not form["year"].strip().isdigit():
+                raise InputError(f"年份为 {shown(form['year'])}；应为四位数字，如 2027")
+            year = int(form["year"].strip())
+        entries, problems = parse_calendar_lines(form["lines"])
+        if problems:
+            status = 400
+        else:
+            def change():
+                return apply_calendar(session, entries, form["basis"], actor=actor_label(), year=year,
+                                      source=form["source"])
+            if request.form.get("action") == "commit":
+                report = {**commit_change(change), "committed": True}
+            else:
+                try:
+                    report = {**change(), "committed": False}
+                finally:
+                    session.rollback()
+    overview = calendar_overview(session)
+    from flask import make_response
+    return make_response(render_template("admin_calendar.html", overview=overview, form=form, report=report,
+                                         problems=problems), status)

@@ -80,6 +80,7 @@ ACCESS: dict[str, str] = {
     "exports.job_download": "exports",
     "tiles.employer_tile_view": "employers.points",
     "admin.audit": "audit.read",
+    "admin.calendar": "calendar.manage",
     "visits.add_visit": "employers.write",
     "visits.correct_contact_fields": "employers.write",
     "staff.staff_page": "grids.read",
