@@ -13,6 +13,7 @@ from gisgrid.cli import staff  # noqa: F401,E402  (gisgrid staff …)
 from gisgrid.cli import workdays  # noqa: F401,E402  (gisgrid workdays …)
 from gisgrid.cli import complaints  # noqa: F401,E402  (gisgrid complaints …)
 from gisgrid.cli import cases  # noqa: F401,E402  (gisgrid cases …)
+from gisgrid.cli import inspections  # noqa: F401,E402  (gisgrid inspections|rectifications …)
 from gisgrid.cli.base import cli
 
 __all__ = ["cli", "main"]
