@@ -209,7 +209,8 @@ def inspection_detail(session: Session, inspection_id: int) -> dict:
 
 
 def list_rectifications(session: Session, *, grid: str | None = None, employer_id: int | None = None,
-                        inspection_id: int | None = None, status: str | None = None, overdue: bool = False,
+                        inspection_id: int | None = None, rectification_id: int | None = None,
+                        status: str | None = None, overdue: bool = False,
                         on: dt.date | None = None, limit: int = 500) -> list[dict]:
     """Rectification orders, open ones first by due date; ``overdue``: open and past due on ``on``."""
     if status is not None:
@@ -223,10 +224,11 @@ def list_rectifications(session: Session, *, grid: str | None = None, employer_i
         WHERE (CAST(:grid AS text) IS NULL OR r.grid_id IN (SELECT id FROM within))
           AND (CAST(:employer AS bigint) IS NULL OR r.employer_id = :employer)
           AND (CAST(:inspection AS integer) IS NULL OR r.inspection_id = :inspection)
+          AND (CAST(:rect AS integer) IS NULL OR r.id = :rect)
           AND (CAST(:status AS text) IS NULL OR r.status = :status)
           AND (NOT :overdue OR (r.status = 'open' AND r.due_on < :on))
         ORDER BY (r.status = 'open') DESC, r.due_on, r.id LIMIT :limit"""),
-        {"grid": grid, "employer": employer_id, "inspection": inspection_id, "status": status,
+        {"grid": grid, "employer": employer_id, "inspection": inspection_id, "rect": rectification_id, "status": status,
          "overdue": overdue, "on": on or clock.today(), "limit": limit}).mappings().all()
     return [dict(r) for r in rows]
 
@@ -297,3 +299,19 @@ def employer_timeline(session: Session, employer_id: int) -> list[dict]:
                         "status": f"{r['grade']} 级", "link": None})
     entries.sort(key=lambda x: x["on"], reverse=True)
     return entries
+
+
+def staff_choices(session: Session, grid_id: int | None) -> list[dict]:
+    """All staff, those answering for ``grid_id`` or a grid above it today first (``responsible``)."""
+    rows = session.execute(sa.text("""
+        WITH RECURSIVE chain AS (
+            SELECT id, parent_id, identity FROM grid WHERE id = :grid
+            UNION ALL SELECT g.id, g.parent_id, g.identity FROM grid g JOIN chain c ON g.id = c.parent_id
+        )
+        SELECT s.id, s.name, s.role, s.unit,
+               EXISTS (SELECT 1 FROM staff_grid sg JOIN chain c ON c.identity = sg.grid_identity
+                       WHERE sg.staff_id = s.id AND (sg.valid_from IS NULL OR sg.valid_from <= :today)
+                         AND (sg.valid_to IS NULL OR sg.valid_to >= :today)) AS responsible
+        FROM staff s ORDER BY responsible DESC, s.name, s.id"""),
+        {"grid": grid_id, "today": clock.today()}).mappings().all()
+    return [dict(r) for r in rows]

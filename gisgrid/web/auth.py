@@ -97,6 +97,11 @@ ACCESS: dict[str, str] = {
     "cases.case_extend": "cases.write",
     "cases.case_close": "cases.write",
     "cases.case_document_upload": "cases.write",
+    "inspections.inspection_list": "inspections.read",
+    "inspections.inspection_page": "inspections.read",
+    "inspections.rectification_list": "inspections.read",
+    "inspections.inspection_new": "inspections.write",
+    "inspections.rectification_settle": "inspections.write",
     # A worker files a complaint and follows it by receipt number without an account.
     "complaints.public_report": PUBLIC,
     "complaints.public_status": PUBLIC,

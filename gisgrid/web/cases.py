@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from gisgrid.errors import Forbidden, InputError
 from gisgrid.supervision import cases as domain
 from gisgrid.supervision.complaints import complaint_detail
+from gisgrid.supervision.inspections import inspection_detail
 from gisgrid.supervision.items import CASE_SOURCES, CASE_STATUS, CONCLUSIONS, ITEMS, SERIOUS_ACTS
 from gisgrid.web.auth import actor_label, current_user, require_grid_code
 from gisgrid.web.db import commit_change, get_session
@@ -84,16 +85,20 @@ def case_new():
     session = get_session()
     complaint_id = _whole("complaint", "投诉编号")
     complaint = complaint_detail(session, complaint_id) if complaint_id is not None else None  # 404 outside scope
+    inspection_id = _whole("inspection", "检查记录编号") if complaint_id is None else None
+    inspection = inspection_detail(session, inspection_id) if inspection_id is not None else None
     if request.method == "GET":
         user = current_user()
-        return render_template("case_new.html", complaint=complaint, today=clock.today().isoformat(),
-                               choices=domain.inspector_choices(session, complaint["grid_id"] if complaint else None),
+        grid_id = complaint["grid_id"] if complaint else inspection["grid_id"] if inspection else None
+        return render_template("case_new.html", complaint=complaint, inspection=inspection,
+                               today=clock.today().isoformat(), choices=domain.inspector_choices(session, grid_id),
                                own_staff=getattr(user, "staff_id", None), **_words())
     inspectors = request.form.getlist("inspector")
     lead = _whole("lead", "主办监察员")
     made = commit_change(lambda: domain.file_case(
         session, actor=actor_label(), summary=request.form.get("summary", ""), filed_on=form_date("filed_on", "立案日期"),
-        complaint_id=complaint_id, employer=None if complaint_id is not None else (
+        complaint_id=complaint_id, inspection_id=inspection_id,
+        employer=None if complaint_id is not None or inspection_id is not None else (
             (request.form.get("employer") or "").strip() or None),
         items=request.form.getlist("item"), inspectors=inspectors, lead=lead))
     return redirect(url_for("cases.case_page", case_id=made["id"]), 303)

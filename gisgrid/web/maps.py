@@ -264,10 +264,30 @@ def employer_page(key: str):
         parts = _map_parts(grid_frame(session, AREA_LEVEL), grid_frame(session, UNIT_LEVEL), None,
                            title=f"{record['name']}（待定位）", employers=False, place_url=place_url)
     return render_template(
-        "employer.html", parts=parts, e=record, grid=grid, risk_levels=RISK_LEVELS,
+        "employer.html", parts=parts, e=record, grid=grid, risk_levels=RISK_LEVELS, timeline=_timeline(session, record),
         role_labels=ROLE_LABELS, located_labels=LOCATED_BY_LABELS, code_status=CREDIT_CODE_STATUS,
         stale_months=_settings().stale_months, visit_checks=VISIT_CHECKS, today=clock.today().isoformat(),
     )
+
+
+def _timeline(session, record: dict) -> list[dict] | None:
+    """一企一档's timeline (complaints, cases, inspections, orders, grades) with a link per entry,
+    for a user who may read all of them; else None."""
+    from gisgrid.access.roles import may
+    from gisgrid.supervision.inspections import employer_timeline
+    from gisgrid.web.auth import current_user
+
+    user = current_user()
+    if user is None or not all(may(user.role, c) for c in ("complaints.read", "cases.read", "inspections.read")):
+        return None
+    endpoints = {"complaint": ("complaints.complaint_page", "complaint_id"), "case": ("cases.case_page", "case_id"),
+                 "inspection": ("inspections.inspection_page", "inspection_id")}
+    entries = employer_timeline(session, record["id"])
+    for entry in entries:
+        if entry["link"]:
+            endpoint, arg = endpoints[entry["link"][0]]
+            entry["url"] = url_for(endpoint, **{arg: entry["link"][1]})
+    return entries
 
 
 SEARCH_LIMIT = 50
