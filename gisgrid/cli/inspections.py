@@ -136,3 +136,23 @@ def rectifications_settle(ctx: Context, rectification_id, outcome, on, commit):
                                       on=_date(on, "日期") if on else None)
     return ({**report, "committed": commit},
             f"整改要求 {rectification_id}：{RECTIFICATION_STATUS[outcome]}（{report['settled_on']}）{_outcome(commit)}")
+
+
+@inspections.command("due")
+@click.option("--grid", help="Only this grid and the grids below it.")
+@click.option("--on", "on", help="The day the plan is judged on (default today).")
+@json_option
+@click.pass_obj
+def inspections_due(ctx: Context, grid, on):
+    """Employers due for inspection by their grade's interval (D monthly, C quarterly, …)."""
+    from gisgrid.db.engine import session_scope
+    from gisgrid.supervision.inspections import due_inspections
+
+    with session_scope(ctx.engine, commit=False) as session:
+        report = due_inspections(session, scheme=ctx.settings.grade_scheme, grid=grid,
+                                 on=_date(on, "日期") if on else None)
+    plan = "，".join(f"{g} 每 {m} 个月" for g, m in report["plan"].items())
+    lines = [f"截至 {report['on']} 应检查 {report['total']} 家（{plan}）"]
+    lines += [f"{r['credit_code'] or '#' + str(r['id'])} {r['integrity_grade'] or '未评级'} {r['grid_code'] or '未落入网格'} "
+              f"{r['name'][:30]} 上次检查 {r['last_on'] or '从未'}" for r in report["rows"]]
+    return report, "\n".join(lines)

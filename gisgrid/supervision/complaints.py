@@ -154,6 +154,7 @@ def add_complaint(session: Session, *, received_on: dt.date, summary: str, actor
     record_audit(session, actor, "complaint.add", "complaint", str(complaint_id),
                  after={"channel": channel, "grid": placed["grid_code"], "located_by": placed["located_by"],
                         "received_on": received_on})
+    _recount(session, placed["employer_id"])
     return {"id": complaint_id, "receipt": receipt, "grid_code": placed["grid_code"], "tie": placed["tie"],
             "located_by": placed["located_by"], "received_on": received_on.isoformat(),
             "accept_by": deadline["due"].isoformat() if deadline["due"] else None,
@@ -167,7 +168,7 @@ def decide_complaint(session: Session, complaint_id: int, decision: str, *, acto
     if decision not in ("accept", "refuse"):
         raise InputError(f"处理结果为 {decision!r}；应为 accept（受理）或 refuse（不予受理）")
     reason = _text(reason, "不予受理的理由", 500, required=decision == "refuse")
-    row = session.execute(sa.text("SELECT status, received_on FROM complaint WHERE id = :id FOR UPDATE"),
+    row = session.execute(sa.text("SELECT status, received_on, employer_id FROM complaint WHERE id = :id FOR UPDATE"),
                           {"id": complaint_id}).mappings().first()
     if row is None:
         raise NotFound(f"投诉 {complaint_id} 不存在")
@@ -182,7 +183,19 @@ def decide_complaint(session: Session, complaint_id: int, decision: str, *, acto
     close_deadline(session, "complaint", complaint_id, "accept", on)
     record_audit(session, actor, f"complaint.{decision}", "complaint", str(complaint_id),
                  before={"status": row["status"]}, after={"status": status, "on": on, "reason": reason})
+    if status == "refused":
+        _recount(session, row["employer_id"])
     return {"id": complaint_id, "status": status, "decided_on": on.isoformat()}
+
+
+def _recount(session: Session, employer_id: int | None) -> None:
+    """The employer's complaints of the last 12 months, its risk and key flags, from the record
+    (gisgrid.supervision.record): a second complaint puts it under key supervision at once."""
+    if employer_id is not None:
+        from gisgrid.analysis.risk import RiskRules
+        from gisgrid.supervision.record import refresh_flags
+
+        refresh_flags(session, rules=RiskRules(), employer_ids=[employer_id])
 
 
 _LIST = """

@@ -315,3 +315,38 @@ def staff_choices(session: Session, grid_id: int | None) -> list[dict]:
         FROM staff s ORDER BY responsible DESC, s.name, s.id"""),
         {"grid": grid_id, "today": clock.today()}).mappings().all()
     return [dict(r) for r in rows]
+
+
+_DUE = _WITHIN + """
+, plan AS (SELECT key AS grade, value::integer AS months FROM jsonb_each_text(CAST(:plan AS jsonb)))
+SELECT e.id, e.name, e.credit_code, e.integrity_grade, e.risk_level, e.key_flags, g.code AS grid_code,
+       g.name AS grid_name, p.months, last.on_date AS last_on,
+       (last.on_date + make_interval(months => p.months))::date AS due_on,
+       count(*) OVER () AS total
+FROM employer e
+LEFT JOIN assignment a ON a.employer_id = e.id
+     AND a.generation_id = (SELECT id FROM generation WHERE status = 'active')
+LEFT JOIN grid g ON g.id = a.grid_id
+JOIN plan p ON p.grade = coalesce(e.integrity_grade, '')
+LEFT JOIN LATERAL (SELECT max(i.inspected_on) AS on_date FROM inspection i WHERE i.employer_id = e.id) last ON true
+WHERE (CAST(:grid AS text) IS NULL OR a.grid_id IN (SELECT id FROM within))
+  AND (last.on_date IS NULL OR (last.on_date + make_interval(months => p.months))::date <= :on)
+ORDER BY p.months, last.on_date NULLS FIRST, e.risk_level DESC NULLS LAST, e.id
+LIMIT :limit
+"""
+
+
+def due_inspections(session: Session, *, scheme: str = "ABC", grid: str | None = None, on: dt.date | None = None,
+                    limit: int = 500) -> dict:
+    """The inspection plan by grade: employers (of ``grid`` and below) whose last inspection is
+    older than their grade's interval (gisgrid.supervision.record.INSPECTION_MONTHS; D monthly
+    in the A–D scheme), or who were never inspected — the most watched grade first."""
+    from gisgrid.supervision.record import INSPECTION_MONTHS
+
+    plan = INSPECTION_MONTHS[scheme]
+    rows = session.execute(sa.text(_DUE), {
+        "plan": _json({(k or ""): v for k, v in plan.items()}), "grid": grid, "on": on or clock.today(),
+        "limit": limit}).mappings().all()
+    return {"on": (on or clock.today()).isoformat(), "scheme": scheme,
+            "plan": {(k or "未评级"): v for k, v in plan.items()},
+            "total": rows[0]["total"] if rows else 0, "rows": [{k: v for k, v in r.items() if k != "total"} for r in rows]}

@@ -99,6 +99,7 @@ ACCESS: dict[str, str] = {
     "cases.case_document_upload": "cases.write",
     "inspections.inspection_list": "inspections.read",
     "inspections.inspection_page": "inspections.read",
+    "inspections.inspection_due": "inspections.read",
     "inspections.rectification_list": "inspections.read",
     "inspections.inspection_new": "inspections.write",
     "inspections.rectification_settle": "inspections.write",

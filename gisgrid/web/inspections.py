@@ -42,6 +42,16 @@ def inspection_list():
     return render_template("inspections.html", rows=rows, grid=grid, kind=kind, **_words())
 
 
+@bp.get("/inspections/due")
+def inspection_due():
+    from flask import current_app
+
+    session = get_session()
+    grid = _grid_arg(session)
+    report = domain.due_inspections(session, scheme=current_app.config["GISGRID_SETTINGS"].grade_scheme, grid=grid)
+    return render_template("inspections_due.html", report=report, grid=grid, **_words())
+
+
 @bp.get("/rectifications")
 def rectification_list():
     session = get_session()

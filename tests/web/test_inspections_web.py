@@ -83,3 +83,13 @@ def test_a_patrol_with_an_order_becomes_a_case(app):
     planner = app.test_client(user="planner")
     assert planner.get("/inspections").status_code == 403
     assert planner.get(inspection_url).status_code == 403
+
+
+def test_the_inspection_plan_page_lists_the_users_grids_only(app):
+    employer, street, coordinator, outsider = _people(app)
+    mine = app.test_client(user=street[0].username).get("/inspections/due")
+    assert mine.status_code == 200 and "按诚信等级应检查的单位" in mine.get_data(as_text=True)
+    assert employer.street in mine.get_data(as_text=True)
+    theirs = app.test_client(user=outsider.username).get("/inspections/due").get_data(as_text=True)
+    assert employer.credit_code not in theirs
+    assert app.test_client(user=outsider.username).get(f"/inspections/due?grid={employer.street}").status_code == 404
