@@ -2,9 +2,11 @@
 
 Every edit (1) locks the grids it touches and checks the version the editor saw
 (``grid.version``: a concurrent edit is refused, never overwritten), (2) changes
-the geometry with exact overlays in lon/lat, (3) validates the generation and
-refuses the edit, with the report, when it adds any validation error (a gap, an
-overlap, a child left outside its parent …), and (4) writes an ``audit_log`` row
+the geometry with exact overlays in lon/lat, (3) validates what it touched — the
+changed grids, their neighbours and parents (:mod:`gisgrid.boundaries.neighbourhood`;
+with ``validation="full"`` the whole generation, as activation does) — and refuses the
+edit, with the report, when it adds any validation error (a gap, an overlap, a child
+left outside its parent …), and (4) writes an ``audit_log`` row
 with the grids before and after. Nothing is committed here: the caller commits
 (``--commit``, or the web request) or rolls back.
 """
@@ -21,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from gisgrid.boundaries.codes import _next_serial, check_code
 from gisgrid.boundaries.generations import get_or_create_draft
+from gisgrid.boundaries.neighbourhood import GridState, changed_ids, edit_scope, load_state, validate_touched
 from gisgrid.boundaries.repair import snap_slivers
 from gisgrid.boundaries.validate import polygonal, public_report, validate_generation
 from gisgrid.errors import Conflict, InputError, NotFound
@@ -30,7 +33,8 @@ class EditRefused(Conflict):
 
 
 def split_grid(session: Session, generation: str, code: str, line, *, version: int | None = None,
-               new_codes: list[str] | None = None, actor: str = "cli", max_vertices: int | None = None) -> dict:
+               new_codes: list[str] | None = None, actor: str = "cli", max_vertices: int | None = None,
+               validation: str = "touched") -> dict:
     """Split grid ``code`` along ``line`` (a LineString crossing it).
 
     The part first in reading order (north → south, west → east) keeps the code
@@ -48,7 +52,7 @@ def split_grid(session: Session, generation: str, code: str, line, *, version: i
     line = _geometry(line, ("LineString", "MultiLineString"), "line", max_vertices)
     for new in new_codes or []:
         check_code(new, "new code")
-    gen_id, before_errors = _begin(session, generation)
+    gen_id, before_errors = _begin(session, generation, validation)
     grid = _lock(session, gen_id, code, version)
     # The pieces of the split, kept apart (a union would glue them back together).
     pieces = [piece for part in shapely.get_parts(grid["geom"])
@@ -69,7 +73,7 @@ def split_grid(session: Session, generation: str, code: str, line, *, version: i
 
 
 def merge_grids(session: Session, generation: str, codes: list[str], *,
-                versions: dict[str, int] | None = None, actor: str = "cli") -> dict:
+                versions: dict[str, int] | None = None, actor: str = "cli", validation: str = "touched") -> dict:
     """Merge adjacent grids of one parent into the one with the lowest code.
 
     The others are removed; their children move to the merged grid.
@@ -81,7 +85,7 @@ def merge_grids(session: Session, generation: str, codes: list[str], *,
     """
     if len(set(codes)) < 2:
         raise InputError(f"merge needs at least two different grid codes; got {codes}")
-    gen_id, before_errors = _begin(session, generation)
+    gen_id, before_errors = _begin(session, generation, validation)
     versions = versions or {}
     grids = [_lock(session, gen_id, c, versions.get(c)) for c in sorted(set(codes))]
     if len({(g["level"], g["parent_id"]) for g in grids}) > 1:
@@ -105,7 +109,7 @@ def merge_grids(session: Session, generation: str, codes: list[str], *,
 
 def move_unit(session: Session, generation: str, unit_code: str, to_code: str, *,
               versions: dict[str, int] | None = None, new_code: str | None = None,
-              actor: str = "cli") -> dict:
+              actor: str = "cli", validation: str = "touched") -> dict:
     """Move base unit ``unit_code`` (e.g. a village) from its grid to the adjacent grid ``to_code``.
 
     The old grid loses the unit's area, the new one gains it. The unit's code must
@@ -119,7 +123,7 @@ def move_unit(session: Session, generation: str, unit_code: str, to_code: str, *
     """
     if new_code is not None:
         check_code(new_code, "new code")
-    gen_id, before_errors = _begin(session, generation)
+    gen_id, before_errors = _begin(session, generation, validation)
     versions = versions or {}
     unit = _lock(session, gen_id, unit_code, versions.get(unit_code))
     source = _lock_id(session, unit["parent_id"], versions)
@@ -150,7 +154,8 @@ def move_unit(session: Session, generation: str, unit_code: str, to_code: str, *
 
 
 def replace_geometry(session: Session, generation: str, code: str, geometry, *, snap_m: float = 5.0,
-                     version: int | None = None, actor: str = "cli", max_vertices: int | None = None) -> dict:
+                     version: int | None = None, actor: str = "cli", max_vertices: int | None = None,
+                     validation: str = "touched") -> dict:
     """Replace grid ``code``'s boundary; neighbours give way, slivers are snapped.
 
     Each vertex of the new boundary within ``snap_m`` metres of a neighbour's or
@@ -171,7 +176,7 @@ def replace_geometry(session: Session, generation: str, code: str, geometry, *, 
     if not 0 <= snap_m <= 100:
         raise InputError(f"snap tolerance was {snap_m} m; expected 0 to 100 m")
     drawn = _geometry(geometry, ("Polygon", "MultiPolygon"), "geometry", max_vertices)
-    gen_id, before_errors = _begin(session, generation)
+    gen_id, before_errors = _begin(session, generation, validation)
     grid = _lock(session, gen_id, code, version)
     if not drawn.is_valid:
         raise InputError(f"the new boundary of {code} is not valid: {shapely.is_valid_reason(drawn)}")
@@ -270,18 +275,40 @@ def _segments(lines) -> np.ndarray:
     return shapely.linestrings(np.stack([coords[:-1][same_line], coords[1:][same_line]], axis=1))
 
 
-def _begin(session: Session, generation: str) -> tuple[int, set]:
+VALIDATIONS = ("touched", "full")
+
+
+def _begin(session: Session, generation: str, validation: str = "touched") -> tuple[int, object]:
+    """The draft's id and what the edit is compared with afterwards: the grids as they are
+    (``touched``: :mod:`gisgrid.boundaries.neighbourhood` checks the changed part), or the
+    signatures of every error of the whole generation (``full``)."""
+    if validation not in VALIDATIONS:
+        raise InputError(f"validation was {validation!r}; expected one of {', '.join(VALIDATIONS)}")
     gen = get_or_create_draft(session, generation) if generation else None
     if gen is None:
         raise InputError("give the draft generation to edit (--generation NAME)")
+    if validation == "touched":
+        return gen.id, load_state(session, gen.id)
     report = validate_generation(session, gen.name)
     return gen.id, {_signature(e) for e in report["errors"]}
 
 
-def _finish(session: Session, generation: str, before_errors: set, actor: str, action: str, code: str,
-            before: dict, result: dict) -> dict:
+def _check(session: Session, generation: str, before) -> tuple[dict, set]:
+    """(the report after the edit, the error signatures it is compared with)."""
+    if isinstance(before, GridState):
+        after = load_state(session, before.generation_id)
+        scope = edit_scope(before, after, changed_ids(before, after))
+        earlier = validate_touched(before, scope)
+        report = validate_touched(after, scope)
+        return report, {_signature(e) for e in earlier["errors"]}
+    return validate_generation(session, generation), before
+
+
+def _finish(session: Session, generation: str, before, actor: str, action: str, code: str,
+            snapshot: dict, result: dict) -> dict:
     session.flush()
-    report = public_report(validate_generation(session, generation))
+    checked, before_errors = _check(session, generation, before)
+    report = public_report(checked)
     new = [e for e in report["errors"] if _signature(e) not in before_errors]
     if new:
         more = f" (and {len(new) - 1} more)" if len(new) > 1 else ""
@@ -290,10 +317,13 @@ def _finish(session: Session, generation: str, before_errors: set, actor: str, a
     session.execute(sa.text(
         "INSERT INTO audit_log (actor, action, entity, entity_id, before, after) "
         "VALUES (:actor, :action, 'grid', :code, CAST(:before AS jsonb), CAST(:after AS jsonb))"),
-        {"actor": actor, "action": action, "code": code, "before": json.dumps(before, ensure_ascii=False),
+        {"actor": actor, "action": action, "code": code, "before": json.dumps(snapshot, ensure_ascii=False),
          "after": json.dumps(result, ensure_ascii=False, default=str)})
     result["generation"] = generation
     result["validation"] = {"errors": report["errors"], "warnings": report["warnings"]}
+    if "scope" in report:
+        # What was checked: the problems naming these grids (the whole check comes before activation).
+        result["validation"].update(scope=report["scope"], checked=report["checked"])
     result["versions"] = dict(session.execute(sa.text(
         "SELECT g.code, g.version FROM grid g JOIN generation n ON n.id = g.generation_id "
         "WHERE n.name = :n AND g.code = ANY(:codes)"), {"n": generation, "codes": _codes_in(result)}).all())

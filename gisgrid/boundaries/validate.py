@@ -102,7 +102,8 @@ def generation_frame(session: Session, generation_id: int) -> gpd.GeoDataFrame:
 
 
 def validate_grids(frame: gpd.GeoDataFrame, *, sliver_width_m: float = SLIVER_WIDTH_M,
-                   code_patterns: dict[str, str] | None = None) -> dict:
+                   code_patterns: dict[str, str] | None = None, metric_epsg: int | None = None,
+                   offsets: bool = True) -> dict:
     """Validate grids held in memory (EPSG:4490).
 
     Parameters
@@ -116,6 +117,13 @@ def validate_grids(frame: gpd.GeoDataFrame, *, sliver_width_m: float = SLIVER_WI
     code_patterns
         Regular expression per kind that a code must match (default: 12 digits
         for communities and villages).
+    metric_epsg
+        The Gauss–Krüger zone to measure in (default: the zone of the frame's centre).
+        A part of a generation checked on its own passes the whole generation's zone,
+        so its areas are those of the whole check.
+    offsets
+        Look for a layer shifted as a whole (GCJ-02/BD-09). A layer-wide check: a part
+        of a generation (:mod:`gisgrid.boundaries.neighbourhood`) leaves it out.
 
     Returns
     -------
@@ -134,8 +142,9 @@ def validate_grids(frame: gpd.GeoDataFrame, *, sliver_width_m: float = SLIVER_WI
     >>> validate_grids(frame)["errors"][0]["kind"]  # doctest: +SKIP
     'invalid_geometry'
     """
-    checker = _Checker(frame, sliver_width_m, CODE_PATTERNS if code_patterns is None else code_patterns)
-    checker.run()
+    checker = _Checker(frame, sliver_width_m, CODE_PATTERNS if code_patterns is None else code_patterns,
+                       metric_epsg=metric_epsg)
+    checker.run(offsets=offsets)
     errors = [i for i in checker.items if i["kind"] in ERROR_KINDS]
     warnings = [i for i in checker.items if i["kind"] not in ERROR_KINDS]
     return {"errors": errors, "warnings": warnings}
@@ -190,6 +199,12 @@ def public_report(report: dict) -> dict:
     return clean
 
 
+def metric_zone(geoms) -> int:
+    """The CGCS2000 Gauss–Krüger zone (EPSG) of the centre of ``geoms``' bounds (114°E when empty)."""
+    lon = shapely.total_bounds(geoms)[[0, 2]].mean() if len(geoms) else 114.0
+    return gauss_kruger_epsg(float(lon))
+
+
 def mean_width(geom) -> float:
     """2·area/perimeter: the width of a long thin strip (half the side of a square)."""
     perimeter = shapely.length(geom)
@@ -205,7 +220,8 @@ class _Checker:
     resulting pieces are projected, to measure their area and width in metres.
     """
 
-    def __init__(self, frame: gpd.GeoDataFrame, sliver_width_m: float, code_patterns: dict[str, str]):
+    def __init__(self, frame: gpd.GeoDataFrame, sliver_width_m: float, code_patterns: dict[str, str], *,
+                 metric_epsg: int | None = None):
         self.frame = frame.reset_index(drop=True)
         # Plain dicts: pandas row access costs ~0.1 ms each, seconds over 2,000 grids.
         self.rows = self.frame.drop(columns=self.frame.geometry.name).to_dict("records")
@@ -215,8 +231,7 @@ class _Checker:
         geoms = np.asarray(self.frame.geometry.values, dtype=object)
         self.geoms = geoms
         present = [g for g in geoms if g is not None and not g.is_empty]
-        lon = shapely.total_bounds(present)[[0, 2]].mean() if present else 114.0
-        epsg = gauss_kruger_epsg(float(lon))
+        epsg = metric_epsg or metric_zone(present)
         self.to_metric = pyproj.Transformer.from_crs(STORAGE_CRS, f"EPSG:{epsg}", always_xy=True)
         self.usable = [False] * len(geoms)   # polygonal, non-empty (repaired copy if invalid)
         self.ll = [None] * len(geoms)        # valid polygonal lon/lat geometry
@@ -261,10 +276,11 @@ class _Checker:
         self.items.append(item)
 
     # -- checks ----------------------------------------------------------------------------
-    def run(self) -> None:
+    def run(self, offsets: bool = True) -> None:
         self.check_geometries()
         self.check_codes()
-        self.check_offsets()
+        if offsets:
+            self.check_offsets()
         self.check_hierarchy()
         self.check_roots()
         self.attach_features()
