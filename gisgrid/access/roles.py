@@ -31,6 +31,8 @@ CAPABILITIES: dict[str, str] = {
     "cases.write": "立案、添加监察员、推进、延长、结案、上传文书",
     "inspections.read": "查看日常巡查、书面审查和整改记录",
     "inspections.write": "记录日常巡查、书面审查，下达和核销整改",
+    "incidents.read": "查看应急事件及其处置进展、结果（并标记已阅）",
+    "incidents.write": "上报应急事件、记录处置进展、办结",
     "calendar.manage": "维护工作日日历（放假、调休上班、录入新年度）",
     "users.manage": "管理账号、角色",
     "audit.read": "查看审计日志",
@@ -42,11 +44,12 @@ GRANTS: dict[str, frozenset[str]] = {
     # Planners draw grids and balance workloads: counts and points, never personal fields.
     "planner": frozenset({"grids.read", "grids.edit", "employers.points"}),
     "leader": frozenset({"grids.read", "employers.points", "employers.personal", "exports", "audit.read",
-                         "complaints.read", "cases.read", "inspections.read"}),
+                         "complaints.read", "cases.read", "inspections.read", "incidents.read"}),
     # Inspectors: everything about the employers of their own grids (scope), nothing beyond.
     "inspector": frozenset({"grids.read", "employers.points", "employers.personal", "employers.write",
                             "exports", "staff.area", "complaints.read", "complaints.write", "cases.read",
-                            "cases.write", "inspections.read", "inspections.write"}),
+                            "cases.write", "inspections.read", "inspections.write", "incidents.read",
+                            "incidents.write"}),
 }
 
 

@@ -15,6 +15,7 @@ from gisgrid.cli import complaints  # noqa: F401,E402  (gisgrid complaints …)
 from gisgrid.cli import cases  # noqa: F401,E402  (gisgrid cases …)
 from gisgrid.cli import inspections  # noqa: F401,E402  (gisgrid inspections|rectifications …)
 from gisgrid.cli import record  # noqa: F401,E402  (gisgrid grades record, gisgrid employers flags)
+from gisgrid.cli import incidents  # noqa: F401,E402  (gisgrid incidents …)
 from gisgrid.cli.base import cli
 
 __all__ = ["cli", "main"]

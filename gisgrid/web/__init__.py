@@ -46,5 +46,6 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
     from gisgrid.web import complaints; app.register_blueprint(complaints.bp)  # noqa: E702
     from gisgrid.web import cases; app.register_blueprint(cases.bp)  # noqa: E702
     from gisgrid.web import inspections; app.register_blueprint(inspections.bp)  # noqa: E702
+    from gisgrid.web import incidents; app.register_blueprint(incidents.bp)  # noqa: E702
     from gisgrid.web import staff_import; app.register_blueprint(staff_import.bp)  # noqa: E702
     return app

@@ -97,6 +97,12 @@ ACCESS: dict[str, str] = {
     "cases.case_extend": "cases.write",
     "cases.case_close": "cases.write",
     "cases.case_document_upload": "cases.write",
+    "incidents.incident_list": "incidents.read",
+    "incidents.incident_page": "incidents.read",
+    "incidents.incident_read": "incidents.read",  # 已阅: every reader up the chain records it
+    "incidents.incident_new": "incidents.write",
+    "incidents.incident_note": "incidents.write",
+    "incidents.incident_close": "incidents.write",
     "inspections.inspection_list": "inspections.read",
     "inspections.inspection_page": "inspections.read",
     "inspections.inspection_due": "inspections.read",

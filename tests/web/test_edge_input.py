@@ -74,7 +74,7 @@ def refs(demo_app):
     return {"generation": generation, "code": grid, "key": employer["credit_code"], "z": "10", "x": "837",
             "y": "410", "filename": "vendor/leaflet/leaflet.js", "name": generation, "job": "1", "id": "1", "job_id": "1",
             "staff_id": "1", "assignment_id": "1", "complaint_id": "1", "case_id": "1", "document_id": "1",
-            "inspection_id": "1", "rectification_id": "1"}
+            "inspection_id": "1", "rectification_id": "1", "incident_id": "1"}
 
 
 def _demo_state(app) -> tuple:
