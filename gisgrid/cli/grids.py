@@ -201,6 +201,53 @@ def grids_activate(ctx: Context, name: str, effective_from, commit: bool):
                     f"{a['total']} employers, {a['unassigned']} unassigned, {a['ties']} ties")
 
 
+@grids.command("draft")
+@click.argument("name")
+@click.option("--from", "source", required=True, help="The generation to copy (active, draft or retired).")
+@click.option("--commit", is_flag=True, help="Write the draft; without it nothing is written.")
+@json_option
+@click.pass_obj
+def grids_draft(ctx: Context, name: str, source: str, commit: bool):
+    """Start a plan: a new draft copying a generation's grids (same codes and identities)."""
+    from gisgrid.boundaries.generations import copy_generation
+    from gisgrid.db.engine import session_scope
+
+    with session_scope(ctx.engine, commit=commit) as session:
+        report = copy_generation(session, source, name, actor="cli")
+    report["committed"] = commit
+    levels = "，".join(f"第 {level} 级 {n} 个" for level, n in report["grids"].items())
+    verb = "已复制" if commit else "将复制（演练，未写入；加 --commit 写入）"
+    return report, (f"{verb} {report['from']!r} 的 {report['total']} 个网格（{levels}）到新草稿 {name!r}；"
+                    "编码与网格标识不变，四定人员随网格保留")
+
+
+@grids.command("balance")
+@click.argument("name")
+@click.option("--level", type=int, help="Only grids of this level.")
+@json_option
+@click.pass_obj
+def grids_balance(ctx: Context, name: str, level: int | None):
+    """Workload per grid by its own boundary: employers, headcount, 四定 staff, target, flags."""
+    from gisgrid.analysis.balance import FLAGS, generation_balance
+    from gisgrid.db.engine import session_scope
+
+    settings = ctx.settings
+    with session_scope(ctx.engine, commit=False) as session:
+        report = generation_balance(session, name, level=level, targets=settings.balance_targets,
+                                    employers_per_coordinator=settings.employers_per_coordinator,
+                                    rules=settings.staff_minimums)
+    lines = [f"{report['generation']}：{len(report['grids'])} 个网格，{report['employers']} 家用人单位在网格内"
+             + (f"，{report['outside']} 家不在任何网格内" if report["outside"] else "")]
+    for r in report["grids"]:
+        staff = r["staff"]
+        deviation = "—" if r["deviation"] is None else f"{r['deviation']:+.0%}"
+        flags = "、".join(FLAGS[f] for f, on in r["flags"].items() if on)
+        lines.append(f"{'  ' * (r['level'] - 1)}{r['code']}  {r['name']}  {r['employers']} 家 / {r['headcount']} 人"
+                     f"，重点监管 {r['key_supervision']}，专职 {staff['full_time']} 兼职 {staff['part_time']} "
+                     f"协管 {staff['coordinator']}，目标 {r['target']:g}（{deviation}）" + (f"  [{flags}]" if flags else ""))
+    return report, "\n".join(lines)
+
+
 @grids.command("export")
 @click.option("--format", "fmt", required=True, type=click.Choice(["gpkg", "shp", "geojson", "kml"]))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),

@@ -42,6 +42,9 @@ class Generation(Base):
     effective_to: Mapped[dt.date | None] = mapped_column(Date)
     approved_by: Mapped[str | None] = mapped_column(String(100))
     note: Mapped[str | None] = mapped_column(Text)
+    #: The generation a draft was copied from (gisgrid grids draft NAME --from …), if any.
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("generation.id", ondelete="SET NULL",
+                                                             name="generation_source_fk"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     grids: Mapped[list["Grid"]] = relationship(back_populates="generation")
