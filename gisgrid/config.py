@@ -35,6 +35,8 @@ DEFAULT_TRUSTED_HOSTS = ("localhost", "127.0.0.1", "::1")
 #: (专职 or 兼职; ≥ 2 per grid in Chengdu, and investigations need 2 — 条例 art. 16); a
 #: community/village 1–3 coordinators (协管员). Both are local numbers: settings, not constants.
 DEFAULT_STAFF_MINIMUMS = "street/town/township/park:2:full_time+part_time,community/village:1-3:coordinator"
+#: GISGRID_EMPLOYERS_PER_COORDINATOR unset: Hangzhou's one coordinator per grid of 200 employers.
+DEFAULT_EMPLOYERS_PER_COORDINATOR = 200
 #: Grid kinds a staffing rule may name and the staff roles it may count.
 _GRID_KINDS = tuple(KIND_LABELS)
 _STAFF_ROLES = ROLE_LABELS
@@ -120,6 +122,12 @@ class Settings:
     #: The 四定 staffing standard per grid kind/level (GISGRID_STAFF_MINIMUMS; see above).
     staff_minimums: tuple[StaffingRule, ...] = field(
         default_factory=lambda: parse_staff_minimums(DEFAULT_STAFF_MINIMUMS))
+    #: Employers one coordinator (协管员) can serve before a grid is over capacity
+    #: (GISGRID_EMPLOYERS_PER_COORDINATOR; Hangzhou: one coordinator per 200 employers).
+    employers_per_coordinator: int = DEFAULT_EMPLOYERS_PER_COORDINATOR
+    #: Target employers per grid by level (GISGRID_BALANCE_TARGETS, e.g. ``3:150,2:3000``);
+    #: a level without one is measured against the mean of the grid and its siblings.
+    balance_targets: dict[int, int] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -184,7 +192,30 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         session_hours=_whole("GISGRID_SESSION_HOURS", env.get("GISGRID_SESSION_HOURS"), 12, 1, 24 * 7),
         demo_password=env.get("GISGRID_DEMO_PASSWORD") or None,
         staff_minimums=parse_staff_minimums(env.get("GISGRID_STAFF_MINIMUMS")),
+        employers_per_coordinator=_whole("GISGRID_EMPLOYERS_PER_COORDINATOR",
+                                         env.get("GISGRID_EMPLOYERS_PER_COORDINATOR"),
+                                         DEFAULT_EMPLOYERS_PER_COORDINATOR, 1, 1_000_000),
+        balance_targets=parse_balance_targets(env.get("GISGRID_BALANCE_TARGETS")),
     )
+
+
+def parse_balance_targets(raw: str | None, name: str = "GISGRID_BALANCE_TARGETS") -> dict[int, int]:
+    """Target employers per grid by level: ``LEVEL:N`` items, comma-separated (``level3:150`` too).
+
+    >>> parse_balance_targets("3:150, level2:3000")
+    {3: 150, 2: 3000}
+    """
+    targets: dict[int, int] = {}
+    for item in (raw or "").split(","):
+        if not item.strip():
+            continue
+        level, _, count = item.strip().lower().removeprefix("level").partition(":")
+        if not (level.strip().isdigit() and count.strip().isdigit() and 1 <= int(level) <= 6
+                and int(count) > 0):
+            raise ConfigError(f"{name} had {item.strip()!r}; expected LEVEL:EMPLOYERS items, comma-separated, "
+                              "with a level 1-6 and a whole number above 0 (e.g. 3:150,2:3000)")
+        targets[int(level)] = int(count)
+    return targets
 
 
 def parse_staff_minimums(raw: str | None, name: str = "GISGRID_STAFF_MINIMUMS") -> tuple[StaffingRule, ...]:

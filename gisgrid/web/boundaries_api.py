@@ -1,6 +1,8 @@
-"""JSON API for the grid editor: split, merge, move a unit, replace a boundary.
+"""JSON API for the grid editor: start a draft, the balance, split, merge, move a unit, replace a boundary.
 
-Every endpoint edits a draft generation, takes the version(s) the editor saw and
+``POST …/drafts`` copies the generation into a new draft (201 with its name); ``GET …/balance``
+is the workload per grid by the generation's own boundaries (:mod:`gisgrid.analysis.balance`).
+Every edit endpoint edits a draft generation, takes the version(s) the editor saw and
 answers with the result and the validation report, or an error (409 with the new
 validation errors when the edit would break the coverage, or when someone else
 changed the grid first). A refused edit is rolled back before the response.
@@ -18,11 +20,11 @@ from flask import Blueprint, Response, current_app
 from gisgrid.boundaries.edit import merge_grids, move_unit, replace_geometry, split_grid
 from gisgrid.boundaries.validate import public_report, report_geojson, validate_generation
 from gisgrid.db.queries import find_generation
-from gisgrid.errors import GisgridError
+from gisgrid.errors import GisgridError, NotFound
 from gisgrid.web.db import get_session
 from gisgrid.web.params import (
-    CODE_CHARS, NAME_CHARS, check_text, field_codes, field_int, field_number, field_text, field_versions,
-    json_object,
+    CODE_CHARS, NAME_CHARS, arg_int, check_text, field_codes, field_int, field_number, field_text,
+    field_versions, json_object,
 )
 
 bp = Blueprint("boundaries_api", __name__, url_prefix="/api/generations/<generation>")
@@ -60,6 +62,34 @@ def _run(edit):
     except GisgridError:
         session.rollback()
         raise
+
+
+@bp.post("/drafts")
+def draft(generation: str):
+    """A new draft copying this generation: ``{"name": …}`` → 201 ``{"generation": name, …}``."""
+    from gisgrid.boundaries.generations import copy_generation
+
+    source, body = _generation(generation), _body()
+    name = field_text(body, "name", "草稿名称", NAME_CHARS, required=True)
+    actor = _actor(body)
+    return _run(lambda s: copy_generation(s, source, name, actor=actor)), 201
+
+
+@bp.get("/balance")
+def balance(generation: str):
+    """Employers, headcount, 四定 staff, target, deviation and flags per grid (``?level=N``)."""
+    from gisgrid.analysis.balance import generation_balance
+    from gisgrid.web.auth import scope
+
+    generation, level = _generation(generation), arg_int("level", "网格层级", 1, 6)
+    session = get_session()
+    if not scope().everything:
+        # A plan's balance covers every grid: a user who sees only some of them sees no plan.
+        raise NotFound(f"generation {generation[:100]!r} does not exist (gisgrid grids list shows them)")
+    settings = current_app.config["GISGRID_SETTINGS"]
+    return generation_balance(session, generation, level=level, targets=settings.balance_targets,
+                              employers_per_coordinator=settings.employers_per_coordinator,
+                              rules=settings.staff_minimums)
 
 
 @bp.get("/validation")

@@ -1,0 +1,83 @@
+"""The planner's API: start a draft from a generation (POST …/drafts) and its balance (GET …/balance)."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from tests.auth_helpers import owner_engine
+
+
+@pytest.fixture(scope="module")
+def plan_app(demo_copy_app):
+    return demo_copy_app("plan_api")
+
+
+def _active(app) -> str:
+    with owner_engine(app).connect() as conn:
+        return conn.execute(sa.text("SELECT name FROM generation WHERE status = 'active'")).scalar()
+
+
+def test_a_planner_starts_a_draft_and_the_audit_names_them(plan_app):
+    source = _active(plan_app)
+    answer = plan_app.test_client(user="planner", role="planner").post(
+        f"/api/generations/{source}/drafts", json={"name": "2027规划稿", "actor": "someone else"})
+    assert answer.status_code == 201, answer.get_json()
+    assert answer.json["generation"] == "2027规划稿" and answer.json["from"] == source
+    with owner_engine(plan_app).connect() as conn:
+        counts = conn.execute(sa.text(
+            "SELECT n.name, count(*), count(DISTINCT g.identity) FROM grid g JOIN generation n "
+            "ON n.id = g.generation_id WHERE n.name IN (:a, '2027规划稿') GROUP BY n.name ORDER BY n.name"),
+            {"a": source}).all()
+        actor = conn.execute(sa.text("SELECT actor FROM audit_log WHERE action = 'generation.draft'")).scalar()
+    assert counts[0][1:] == counts[1][1:] and "planner" in actor and "someone" not in actor
+    again = plan_app.test_client(user="planner", role="planner").post(
+        f"/api/generations/{source}/drafts", json={"name": "2027规划稿"})
+    assert again.status_code == 409 and "已存在" in again.json["message"]
+
+
+@pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": 5}, {"name": "x" * 101}])
+def test_a_bad_name_is_400_in_chinese(plan_app, body):
+    answer = plan_app.test_client(user="planner", role="planner").post(
+        f"/api/generations/{_active(plan_app)}/drafts", json=body)
+    assert answer.status_code == 400 and "草稿名称" in answer.json["message"]
+
+
+def test_a_leader_may_not_start_a_draft_and_csrf_applies(plan_app):
+    source = _active(plan_app)
+    leader = plan_app.test_client(user="leader", role="leader")
+    assert leader.post(f"/api/generations/{source}/drafts", json={"name": "领导稿"}).status_code == 403
+    no_token = plan_app.test_client(user="planner", role="planner", csrf=False)
+    assert no_token.post(f"/api/generations/{source}/drafts", json={"name": "无令牌"}).status_code == 400
+    assert plan_app.test_client().post("/api/generations/没有/drafts", json={"name": "甲"}).status_code == 404
+
+
+def test_the_balance_of_the_active_plan_and_of_a_draft(plan_app):
+    source = _active(plan_app)
+    planner = plan_app.test_client(user="planner", role="planner")
+    planner.post(f"/api/generations/{source}/drafts", json={"name": "平衡稿"})
+    active = planner.get(f"/api/generations/{source}/balance").json
+    draft = planner.get("/api/generations/平衡稿/balance?level=3").json
+    row = draft["grids"][0]
+    assert {"code", "name", "level", "parent_code", "employers", "headcount", "key_supervision", "staff",
+            "target", "deviation", "flags"} <= set(row)
+    assert set(row["staff"]) == {"full_time", "part_time", "coordinator"}
+    assert set(row["flags"]) == {"over_capacity", "understaffed", "not_contiguous", "empty"}
+    assert {r["level"] for r in draft["grids"]} == {3}
+    # the copy, counted by its own boundaries, holds the employers the active plan holds by assignment
+    same = {r["code"]: r["employers"] for r in active["grids"] if r["level"] == 3}
+    assert {r["code"]: r["employers"] for r in draft["grids"]} == same and sum(same.values()) > 0
+    # and staff follow the identities into the copy
+    assert sum(r["staff"]["coordinator"] for r in draft["grids"]) > 0
+
+
+def test_balance_refusals(plan_app):
+    source = _active(plan_app)
+    assert plan_app.test_client().get(f"/api/generations/{source}/balance?level=9").status_code == 400
+    assert plan_app.test_client().get("/api/generations/没有/balance").status_code == 404
+    # an inspector sees some grids only: a whole plan's balance is outside their scope
+    with owner_engine(plan_app).connect() as conn:
+        inspector = conn.execute(sa.text(
+            "SELECT username FROM app_user WHERE role = 'inspector' ORDER BY username LIMIT 1")).scalar()
+    answer = plan_app.test_client(user=inspector, role="inspector").get(f"/api/generations/{source}/balance")
+    assert answer.status_code == 404
