@@ -48,10 +48,10 @@ class UnknownYear(GisgridError):
     def __init__(self, year: int):
         first, last = _library_years()
         super().__init__(
-            f"{year} 年的节假日安排未知（chinesecalendar {chinese_calendar.__version__} 只含 {first}–{last} 年），"
-            f"期限不能推算：请按国务院办公厅 {year} 年放假安排通知逐日录入放假和调休上班日期"
-            f"（gisgrid workdays set 日期 holiday|workday --reason 依据 --commit），"
-            f"再声明该年已录入完毕（gisgrid workdays year {year} --source 通知文号 --commit）")
+            f"{year} 年的放假安排尚未录入（内置日历只含 {first}–{last} 年），期限暂不能推算，录入后自动算出："
+            f"请系统管理员在“工作日日历”页面按国务院办公厅 {year} 年放假安排通知录入放假和调休上班日期，"
+            f"并声明该年已录入完毕（命令行：gisgrid workdays set 日期 holiday|workday --reason 依据 --commit；"
+            f"gisgrid workdays year {year} --source 通知文号 --commit）")
         self.year = year
 
 

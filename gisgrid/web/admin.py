@@ -11,6 +11,7 @@ import json
 from flask import Blueprint, render_template, request, url_for
 
 from gisgrid.access.audit import search_audit
+from gisgrid.labels import AUDIT_ENTITIES, audit_action_label
 from gisgrid.errors import InputError
 from gisgrid.web.db import get_session
 from gisgrid.web.params import CODE_CHARS, arg_int, arg_text, shown
@@ -19,7 +20,10 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE_ROWS = 100
 #: What the action filter offers (prefixes of gisgrid's audit actions).
 ACTIONS = {"": "全部", "login": "登录", "login.failed": "登录失败", "logout": "退出", "access.refused": "拒绝访问",
-           "user.": "账号", "staff.": "四定人员", "grid.": "网格编辑", "place_employer": "人工标注位置"}
+           "user.": "账号", "staff.": "四定人员", "grid.": "网格编辑", "generation.": "网格版本",
+           "place_employer": "人工标注位置", "employer.": "走访、更正、重点监管", "complaint.": "投诉",
+           "case.": "案件", "inspection.": "检查", "rectification.": "整改", "incident.": "应急事件",
+           "grades.": "诚信等级", "calendar.": "工作日日历"}
 
 
 def _date(name: str, what: str) -> str | None:
@@ -47,7 +51,7 @@ def audit():
     pages = max(1, -(-total // PAGE_ROWS))
     kept = {k: v for k, v in filters.items() if v}
     return render_template("audit.html", rows=rows, total=total, page=page, pages=pages, filters=filters,
-                           actions=ACTIONS,
+                           actions=ACTIONS, action_label=audit_action_label, entity_labels=AUDIT_ENTITIES,
                            prev_url=url_for("admin.audit", **kept, page=page - 1) if page > 1 else None,
                            next_url=url_for("admin.audit", **kept, page=page + 1) if page < pages else None)
 

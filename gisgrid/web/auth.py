@@ -133,6 +133,20 @@ def current_user():
     return g.get("user")
 
 
+def acts_as_inspector() -> bool:
+    """False for the account of a coordinator (协管员/协理员): the legal acts of labour
+    inspection — deciding whether a complaint is accepted, filing and working a case — are an
+    inspector's (《劳动保障监察条例》 art. 16); a coordinator enters, patrols and reports."""
+    user = current_user()
+    staff_id = getattr(user, "staff_id", None)
+    if user is None or staff_id is None:
+        return user is not None
+    import sqlalchemy as sa
+
+    role = get_session().execute(sa.text("SELECT role FROM staff WHERE id = :s"), {"s": staff_id}).scalar()
+    return role is None or role in ("full_time", "part_time")
+
+
 def actor_label() -> str:
     """How this request's user is named in audit rows and edit histories."""
     user = current_user()
@@ -364,4 +378,5 @@ def init_app(app: Flask) -> None:
         user, scope_ = g.get("user"), g.get("scope")
         return {"current_user": user, "role_names": ROLES,
                 "sees_all": scope_ is None or scope_.everything,
-                "user_may": lambda capability: user is not None and may(user.role, capability)}
+                "user_may": lambda capability: user is not None and may(user.role, capability),
+                "acts_as_inspector": acts_as_inspector}

@@ -18,7 +18,7 @@ from gisgrid.supervision import cases as domain
 from gisgrid.supervision.complaints import complaint_detail
 from gisgrid.supervision.inspections import inspection_detail
 from gisgrid.supervision.items import CASE_SOURCES, CASE_STATUS, CONCLUSIONS, ITEMS, SERIOUS_ACTS
-from gisgrid.web.auth import actor_label, current_user, require_grid_code
+from gisgrid.web.auth import actor_label, acts_as_inspector, current_user, require_grid_code
 from gisgrid.web.db import commit_change, get_session
 from gisgrid.web.params import CODE_CHARS, arg_text, check_text, form_date
 
@@ -31,13 +31,7 @@ def _works_cases() -> bool:
     from gisgrid.access.roles import may
 
     user = current_user()
-    if user is None or not may(user.role, "cases.write"):
-        return False
-    staff_id = getattr(user, "staff_id", None)
-    if staff_id is None:
-        return True
-    role = get_session().execute(sa.text("SELECT role FROM staff WHERE id = :s"), {"s": staff_id}).scalar()
-    return role is None or role in domain.INSPECTOR_ROLES
+    return user is not None and may(user.role, "cases.write") and acts_as_inspector()
 
 
 @bp.app_context_processor

@@ -10,12 +10,12 @@ import sqlalchemy as sa
 from flask import Blueprint, make_response, redirect, render_template, request, url_for
 
 from gisgrid import clock
-from gisgrid.errors import InputError
+from gisgrid.errors import Forbidden, InputError
 from gisgrid.supervision.complaints import (
     LOCATED_LABELS, STATUS_LABELS, add_complaint, complaint_detail, complaint_progress, decide_complaint,
     list_complaints,
 )
-from gisgrid.web.auth import actor_label, require_grid_code
+from gisgrid.web.auth import actor_label, acts_as_inspector, require_grid_code
 from gisgrid.web.db import commit_change, get_session
 from gisgrid.web.params import CODE_CHARS, arg_text, check_text, form_date
 
@@ -82,6 +82,8 @@ def complaint_page(complaint_id: int):
 def complaint_decision(complaint_id: int):
     session = get_session()
     complaint_detail(session, complaint_id)  # 404 outside the scope
+    if not acts_as_inspector():
+        raise Forbidden("协管员不能决定受理或不予受理：受理决定须由劳动保障监察员作出；请将投诉转告本网格的监察员")
     decision = request.form.get("decision", "")
     commit_change(lambda: decide_complaint(session, complaint_id, decision, actor=actor_label(),
                                            reason=request.form.get("reason"),

@@ -17,7 +17,8 @@ from gisgrid.employers.queries import find_employer
 from gisgrid.employers.visits import CHECKS as VISIT_CHECKS
 from gisgrid.errors import InputError
 from gisgrid.maps import ColourBy, MapSelector, build_grid_map, classify_indicator, render_map_parts
-from gisgrid.web.auth import require_employer, require_grid, require_grid_code, scope
+from gisgrid.access.roles import may
+from gisgrid.web.auth import current_user, require_employer, require_grid, require_grid_code, scope
 from gisgrid.web.db import get_session
 from gisgrid.web.params import CODE_CHARS, NAME_CHARS, arg_int, arg_text, check_text, shown
 from gisgrid.labels import CREDIT_CODE_STATUS, GENERATION_STATUS, KIND_LABELS, LOCATED_BY_LABELS, ROLE_LABELS
@@ -60,7 +61,10 @@ def _map_parts(areas, units, employers_url, focus=None, title="", employer_count
                place_url=None, understaffed=None):
     settings = _settings()
     tiles_url = url_for("tiles.employer_tile_view", z=0, x=0, y=0).replace("/0/0/0.pbf", "/{z}/{x}/{y}.pbf")
-    page_url = url_for("maps.employer_page", key="KEY").replace("KEY", "{key}")
+    # A popup links to the employer's file only for those who may open it (not planners).
+    user = current_user()
+    page_url = (url_for("maps.employer_page", key="KEY").replace("KEY", "{key}")
+                if user is not None and may(user.role, "employers.personal") else None)
     fmap = build_grid_map(areas, units, employers_url=employers_url if employers else None, focus=focus,
                           title=title, employer_tiles_url=tiles_url if employers else None,
                           employer_count=employer_count, tiles_above=settings.map_tiles_above,
@@ -273,9 +277,7 @@ def employer_page(key: str):
 def _timeline(session, record: dict) -> list[dict] | None:
     """一企一档's timeline (complaints, cases, inspections, orders, grades) with a link per entry,
     for a user who may read all of them; else None."""
-    from gisgrid.access.roles import may
     from gisgrid.supervision.inspections import employer_timeline
-    from gisgrid.web.auth import current_user
 
     user = current_user()
     if user is None or not all(may(user.role, c) for c in ("complaints.read", "cases.read", "inspections.read")):
@@ -310,7 +312,8 @@ def search_page():
         if found["grids"]:
             return redirect(url_for("maps.grid_page", code=found["grids"][0]["code"]))
         e = found["employers"][0]
-        return redirect(url_for("maps.employer_page", key=e["credit_code"] or e["id"]))
+        if may(current_user().role, "employers.personal"):  # a planner sees the name, not the file
+            return redirect(url_for("maps.employer_page", key=e["credit_code"] or e["id"]))
     return render_template("search.html", q=text, found=found, limit=SEARCH_LIMIT, risk_levels=RISK_LEVELS,
                            kind_labels=KIND_LABELS, role_labels=ROLE_LABELS)
 

@@ -62,7 +62,7 @@ def test_hand_checked_deadlines(start, days, due, skipped, counted):
 def test_a_deadline_into_an_unknown_year_is_refused_naming_the_year():
     with pytest.raises(UnknownYear) as caught:
         WorkCalendar().add(D(2026, 12, 2), 60)
-    assert "2027 年的节假日安排未知" in caught.value.message
+    assert "2027 年的放假安排尚未录入" in caught.value.message
     assert "gisgrid workdays set" in caught.value.message and "gisgrid workdays year 2027" in caught.value.message
     # A short one that stays in 2026 is fine.
     assert WorkCalendar().add(D(2026, 12, 2), 20).due == D(2026, 12, 30)
@@ -135,7 +135,7 @@ def test_cli_add_set_and_year(run_cli, db_url):
     assert out["date"] == "2026-10-10" and out["makeup_workdays_counted"][0]["date"] == "2026-10-10"
     assert "调休上班日" in run_cli("workdays", "add", "2026-09-28", "5").output
     refused = run_cli("workdays", "add", "2026-12-02", "60", expect=1)
-    assert "2027 年的节假日安排未知" in refused.output and "Traceback" not in refused.output
+    assert "2027 年的放假安排尚未录入" in refused.output and "Traceback" not in refused.output
     bad = run_cli("workdays", "add", "2026-13-01", "5", expect=1)
     assert "应为 YYYY-MM-DD" in bad.output
     dry = run_cli("workdays", "set", "2026-12-15", "holiday", "--reason", "停工通知")

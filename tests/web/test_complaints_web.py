@@ -102,14 +102,18 @@ def test_a_complaint_reaches_its_grids_staff_and_those_above_only(app):
     assert leader.post(complaint + "/decision", data={"decision": "accept"}).status_code == 403
     refused = outsider.post(complaint + "/decision", data={"decision": "accept"})
     assert refused.status_code == 404
-    no_reason = coordinator.post(complaint + "/decision", data={"decision": "refuse"})
+    by_coordinator = coordinator.post(complaint + "/decision", data={"decision": "refuse", "reason": "x"})
+    assert by_coordinator.status_code == 403 and "须由劳动保障监察员作出" in by_coordinator.get_data(as_text=True)
+    assert "处理结果" not in page  # no decision form for a coordinator
+    assert "处理结果" in street.get(complaint).get_data(as_text=True)
+    no_reason = street.post(complaint + "/decision", data={"decision": "refuse"})
     assert no_reason.status_code == 400 and "理由" in no_reason.get_data(as_text=True)
-    assert coordinator.post(complaint + "/decision", data={"decision": "accept"}).status_code == 303
+    assert street.post(complaint + "/decision", data={"decision": "accept"}).status_code == 303
     assert "已受理" in coordinator.get(complaint).get_data(as_text=True)
     with get_engine(_url(app)).connect() as conn:
         actor = conn.execute(sa.text("SELECT actor FROM audit_log WHERE action = 'complaint.accept' "
                                      "ORDER BY id DESC LIMIT 1")).scalar()
-    assert _grid_staff(app, employer.code)[0] in actor
+    assert _grid_staff(app, employer.street)[0] in actor
 
 
 def test_an_inspector_enters_a_complaint_about_a_firm_elsewhere(app):
