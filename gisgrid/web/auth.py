@@ -68,6 +68,9 @@ ACCESS: dict[str, str] = {
     "boundaries_api.merge": "grids.edit",
     "boundaries_api.move": "grids.edit",
     "boundaries_api.geometry": "grids.edit",
+    "boundaries_api.draft": "grids.edit",
+    # counts per grid of a whole plan: users who see every grid only (else 404, the view)
+    "boundaries_api.balance": "employers.points",
     "employers_api.employer_list": "employers.personal",
     "employers_api.employer_file": "employers.personal",
     "employers_api.employer_place": "employers.write",
