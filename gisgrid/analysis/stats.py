@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Collection
 
 import numpy as np
 import pandas as pd
@@ -134,7 +135,7 @@ class GridStatistics:
 
 def grid_statistics(session: Session, generation_id: int, level: int | None = None, *,
                     within: str | None = None, today: dt.date | None = None,
-                    stale_months: int = STALE_MONTHS) -> GridStatistics:
+                    stale_months: int = STALE_MONTHS, keep: Collection[int] | None = None) -> GridStatistics:
     """The statistics of every grid of ``level`` inside grid ``within`` (or the generation).
 
     Parameters
@@ -147,6 +148,9 @@ def grid_statistics(session: Session, generation_id: int, level: int | None = No
         Code of the grid the rows lie in; its own figures are the totals row.
     today : date, optional
         The day staff are in force and deadlines are compared with (default today).
+    keep : collection of int, optional
+        Only the grids of these ids (a user's scope); when the parent is not among them the
+        totals are the sum of the rows kept.
 
     Returns
     -------
@@ -170,6 +174,9 @@ def grid_statistics(session: Session, generation_id: int, level: int | None = No
         if match.empty:
             raise NotFound(f"网格 {within!r} 不存在")
         parent = match.iloc[0].to_dict()
+    if parent is not None and parent["level"] >= levels[-1]:
+        raise InputError(f"网格 {within} 是第 {parent['level']} 级（最细一级），没有下级网格可统计；"
+                         f"请给出第 1–{levels[-1] - 1} 级网格的编码")
     if level is None:
         level = (int(parent["level"]) + 1) if parent is not None else min(2, levels[-1])
     if level not in levels:
@@ -182,6 +189,10 @@ def grid_statistics(session: Session, generation_id: int, level: int | None = No
     rows = _figures(session, generation_id, level, today, stale_months)
     inside = _descendants(grids, parent["id"]) if parent is not None else set(grids["id"])
     mine = grids[(grids["level"] == level) & grids["id"].isin(inside)].set_index("code")
+    if keep is not None:
+        mine = mine[mine["id"].isin(set(keep))]
+        if parent is not None and parent["id"] not in set(keep):
+            parent = None
     rows = mine[["id", "name", "kind_label", "parent_code", "parent_name"]].join(rows, how="left")
     if parent is not None:
         top = _figures(session, generation_id, int(parent["level"]), today, stale_months)

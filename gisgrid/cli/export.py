@@ -68,6 +68,29 @@ def export_register_cmd(ctx: Context, output: Path, grid_code, level, split, gen
                     f"{report['employers']} employers")
 
 
+@export.command("stats")
+@click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path),
+              help="PATH.xlsx (titled, A4 landscape, ready to print) or PATH.csv.")
+@click.option("--level", type=int, help="Level of the rows (default: the level below --grid, or 2).")
+@click.option("--grid", "grid_code", help="Only grids inside this grid code; its figures are the totals row.")
+@click.option("--generation", help="Generation name (default: the active one).")
+@json_option
+@click.pass_obj
+def export_stats_cmd(ctx: Context, output: Path, level, grid_code, generation):
+    """The statistics table per grid (网格统计表): employers, 职工, rates, risk, 四定, complaints, cases."""
+    from gisgrid.db.engine import session_scope
+    from gisgrid.errors import InputError
+    from gisgrid.export.statistics import FORMATS, export_statistics
+
+    if output.suffix.lower() not in FORMATS:
+        raise InputError(f"输出文件为 {str(output)!r}；应为 .xlsx 或 .csv 文件")
+    with session_scope(ctx.engine) as session:
+        report = export_statistics(session, output, level=level, grid_code=grid_code, settings=ctx.settings,
+                                   generation=generation)
+    return report, (f"wrote {output}: {report['title']}, {report['grids']} level-{report['level']} grids"
+                    + (f" with the totals of {report['parent']}" if report["parent"] else ""))
+
+
 @export.command("roster")
 @click.option("-o", "--output", "output", required=True, type=click.Path(path_type=Path), help="PATH.xlsx")
 @click.option("--grid", "grid_code", help="Only this grid and the grids inside it.")
