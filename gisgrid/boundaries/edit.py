@@ -297,9 +297,11 @@ def _check(session: Session, generation: str, before) -> tuple[dict, set]:
     """(the report after the edit, the error signatures it is compared with)."""
     if isinstance(before, GridState):
         after = load_state(session, before.generation_id)
-        scope = edit_scope(before, after, changed_ids(before, after))
-        earlier = validate_touched(before, scope)
-        report = validate_touched(after, scope)
+        changed, parents = edit_scope(before, after, changed_ids(before, after))
+        report = validate_touched(after, changed, parents)
+        if not report["errors"]:
+            return report, set()  # nothing to compare: the common case costs one check
+        earlier = validate_touched(before, changed, parents)
         return report, {_signature(e) for e in earlier["errors"]}
     return validate_generation(session, generation), before
 

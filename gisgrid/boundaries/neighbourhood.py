@@ -5,8 +5,9 @@ parent and its children, an overlap on two siblings, a code on its grid and its 
 an edit is checked by :func:`validate_touched` on a small frame — the changed grids, their
 parents, children, siblings and the grids touching them — with the checks and messages of
 :func:`gisgrid.boundaries.validate.validate_grids`, measured in the whole generation's
-Gauss–Krüger zone, and the problems naming a changed grid or its parent are kept. They are
-the problems the whole validation finds there (tests/boundaries/test_neighbourhood.py).
+Gauss–Krüger zone, and the problems naming a changed grid — or an unchanged parent with its
+own children — are kept (:func:`touched_area`). They are the problems the whole validation
+finds there (tests/boundaries/test_neighbourhood.py).
 
 One check is left out: a layer shifted as a whole (GCJ-02/BD-09, ``suspected_offset``) is a
 property of an import, not of one edit; the whole validation, before activation, has it.
@@ -68,66 +69,86 @@ def changed_ids(before: GridState, after: GridState) -> set[int]:
     return changed
 
 
-def edit_scope(before: GridState, after: GridState, changed: set[int]) -> set[int]:
-    """The changed grids and their parents, before and after the edit (ids)."""
-    scope = set(changed)
+def edit_scope(before: GridState, after: GridState, changed: set[int]) -> tuple[set[int], set[int]]:
+    """(the changed grids, the unchanged grids that are their parents before or after the edit), as ids."""
+    parents = set()
     for state in (before, after):
-        scope |= {state.rows[i]["parent_id"] for i in changed
-                  if i in state and state.rows[i]["parent_id"] is not None}
-    return scope
+        parents |= {state.rows[i]["parent_id"] for i in changed
+                    if i in state and state.rows[i]["parent_id"] is not None}
+    return set(changed), parents - set(changed)
 
 
-def validate_touched(state: GridState, scope: set[int], *, sliver_width_m: float = SLIVER_WIDTH_M) -> dict:
-    """The validation problems of the grids ``scope`` (ids) of ``state``, checked locally.
+def touched_area(state: GridState, changed: set[int], parents: set[int] = frozenset()):
+    """Whether a validation item of ``state`` lies in the area an edit touched.
+
+    It does when it names a changed grid, or when it is a problem of an unchanged parent
+    with its own children (a gap in it, a child beyond it: every grid it names is the
+    parent or one of its children). A parent's problems with its own siblings and parent
+    did not change with the edit and are not the edit's.
+    """
+    changed_codes = {state.rows[i]["code"] for i in changed if i in state}
+    parent_codes = {state.rows[i]["code"] for i in parents if i in state}
+    family = parent_codes | {state.rows[c]["code"] for p in parents for c in state.children.get(p, ())}
+
+    def touched(item: dict) -> bool:
+        codes = set(item["codes"])
+        return bool(codes & changed_codes) or bool(codes & parent_codes and codes <= family)
+    return touched
+
+
+def validate_touched(state: GridState, changed: set[int], parents: set[int] = frozenset(), *,
+                     sliver_width_m: float = SLIVER_WIDTH_M) -> dict:
+    """The validation problems of the area an edit touched, checked on that area alone.
 
     Parameters
     ----------
     state
         The generation (:func:`load_state`).
-    scope
-        Grid ids: the changed grids and their parents (:func:`edit_scope`); ids not in
-        ``state`` (removed grids) are ignored.
+    changed
+        Ids of the grids the edit changed (:func:`changed_ids`); ids not in ``state``
+        (removed grids) are ignored.
+    parents
+        Ids of their unchanged parents (:func:`edit_scope`): checked with their children only.
     sliver_width_m
         As for :func:`gisgrid.boundaries.validate.validate_grids`.
 
     Returns
     -------
     dict
-        ``{"errors": [...], "warnings": [...], "scope": [codes], "checked": n}``: the items of
-        the whole validation that name a grid of ``scope`` (``suspected_offset`` aside), and
-        how many grids were read to find them.
+        ``{"errors": [...], "warnings": [...], "scope": {"changed": [codes], "parents": [codes]},
+        "checked": n}``: the items of the whole validation in :func:`touched_area`
+        (``suspected_offset`` aside), and how many grids were read to find them.
 
     Examples
     --------
-    A village moved to the next street: the two streets, the village and the city are the
-    scope; their siblings and children are read too.
+    A village moved to the next street: the village and both streets changed; the city,
+    their parent, is checked for gaps and overhangs among its streets.
 
-    >>> validate_touched(state, {unit_id, source_id, target_id, city_id})["scope"]  # doctest: +SKIP
-    ['4199', '419901', '419901001', '419902']
+    >>> validate_touched(state, {unit_id, source_id, target_id}, {city_id})["scope"]  # doctest: +SKIP
+    {'changed': ['419901001', '419901002', '419901002011'], 'parents': ['4199']}
     """
-    scope = {i for i in scope if i in state}
-    codes = {state.rows[i]["code"] for i in scope}
-    ids = _frame_ids(state, scope)
+    changed = {i for i in changed if i in state}
+    parents = {i for i in parents if i in state} - changed
+    ids = _frame_ids(state, changed, parents)
     report = validate_grids(_frame(state, ids), sliver_width_m=sliver_width_m, metric_epsg=state.epsg,
                             offsets=False)
-    keep = lambda item: bool(codes.intersection(item["codes"]))  # noqa: E731
+    keep = touched_area(state, changed, parents)
+    codes = lambda grids: sorted(state.rows[i]["code"] for i in grids)  # noqa: E731
     return {"errors": [i for i in report["errors"] if keep(i)],
             "warnings": [i for i in report["warnings"] if keep(i)],
-            "scope": sorted(codes), "checked": len(ids)}
+            "scope": {"changed": codes(changed), "parents": codes(parents)}, "checked": len(ids)}
 
 
-def _frame_ids(state: GridState, scope: set[int]) -> list[int]:
-    """Everything the problems of ``scope`` depend on: the grids, their parents, the parents'
-    children (siblings: gaps and overlaps), their own children (what must stay inside them),
-    and the grids of the same level touching them."""
-    parents = {state.rows[i]["parent_id"] for i in scope} - {None}
-    parents &= set(state.rows)
-    ids = scope | parents
-    for grid_id in scope | parents:
+def _frame_ids(state: GridState, changed: set[int], parents: set[int]) -> list[int]:
+    """Everything the problems of the touched area depend on: the changed grids, their parents
+    and the parents' children (siblings: gaps and overlaps), their own children (what must stay
+    inside them), the grids of the same level touching them, and each unchanged parent with
+    its children."""
+    above = {state.rows[i]["parent_id"] for i in changed} - {None}
+    ids = set(changed) | (above & set(state.rows)) | parents
+    for grid_id in ids.copy():
         ids.update(state.children.get(grid_id, ()))
-    ids |= _touching(state, scope)
-    # Siblings without a parent (the top level) overlap-check each other: every root of
-    # that level that touches the scope is in through _touching.
+    ids |= _touching(state, changed)
     return sorted(ids, key=lambda i: (state.rows[i]["level"], state.rows[i]["code"]))
 
 

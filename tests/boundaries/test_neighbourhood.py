@@ -3,7 +3,8 @@
 A draft of 4 streets of 3 × 3 communities (units of 0.01°) with problems of its own — a gap
 in street 1, an overlap in street 4, a sliver in street 2 — is edited near and far from them;
 after every edit the problems the edit reports are exactly those of the whole validation
-that name a grid in its scope (the changed grids and their parents).
+in the area it touched: naming a changed grid, or an unchanged parent with its own children
+(gisgrid.boundaries.neighbourhood.touched_area, applied here to the whole report).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from shapely.geometry import LineString, box
 from sqlalchemy.orm import Session
 
 from gisgrid.boundaries.edit import EditRefused, merge_grids, move_unit, replace_geometry, split_grid
-from gisgrid.boundaries.neighbourhood import load_state, validate_touched
+from gisgrid.boundaries.neighbourhood import load_state, touched_area, validate_touched
 from gisgrid.boundaries.validate import public_report, validate_generation
 from tests.boundaries.defects import deg
 
@@ -72,10 +73,17 @@ def _canonical(items: list[dict]) -> list[str]:
     return sorted(json.dumps(i, sort_keys=True, ensure_ascii=False) for i in items)
 
 
-def _whole_there(session, scope: list[str]) -> dict:
-    """The whole validation's problems naming a grid of ``scope`` (a layer shift aside)."""
+def _whole_there(session, scope: dict) -> dict:
+    """The whole validation's problems in the touched area of ``scope`` (a layer shift aside)."""
     report = public_report(validate_generation(session, DRAFT))
-    keep = lambda i: i["kind"] != "suspected_offset" and set(scope) & set(i["codes"])  # noqa: E731
+    state = load_state(session, session.execute(sa.text("SELECT id FROM generation WHERE name = :n"),
+                                                {"n": DRAFT}).scalar())
+    ids = {row["code"]: i for i, row in state.rows.items()}
+    touched = touched_area(state, {ids[c] for c in scope["changed"]}, {ids[c] for c in scope["parents"]})
+    keep = lambda i: i["kind"] != "suspected_offset" and touched(i)  # noqa: E731
+    # and, whatever the rule, every problem naming a changed grid is in
+    named = [i for i in report["errors"] if set(scope["changed"]) & set(i["codes"])]
+    assert all(keep(i) for i in named)
     return {key: _canonical([i for i in report[key] if keep(i)]) for key in ("errors", "warnings")}
 
 
@@ -92,6 +100,9 @@ EDITS = {
     "merge": lambda s: merge_grids(s, DRAFT, [community(4, 1), community(4, 2)]),
     # street 3, far from every problem: 3-9 takes a strip of 3-8
     "reshape": lambda s: replace_geometry(s, DRAFT, community(3, 9), deg(box(1.8, 5, 3, 6))),
+    # a street cut along its communities' edges: its children follow their part, renumbered
+    "split a street": lambda s: split_grid(s, DRAFT, street(2), deg(LineString([(4, -0.1), (4, 3.1)])),
+                                           new_codes=["419999005"]),
     # into the gap: 1-6 grows west over it
     "reshape into the gap": lambda s: replace_geometry(s, DRAFT, community(1, 6), deg(box(1.9, 1, 3, 2))),
 }
@@ -108,7 +119,7 @@ def test_an_edit_reports_the_whole_validations_problems_of_what_it_touched(count
 def test_the_scope_is_the_changed_grids_and_their_parents(county):
     result = move_unit(county, DRAFT, community(3, 3), street(4))
     unit = result["unit"]
-    assert set(result["validation"]["scope"]) == {unit, street(3), street(4), CITY}
+    assert result["validation"]["scope"] == {"changed": sorted([unit, street(3), street(4)]), "parents": [CITY]}
     # the overlap of 4-1 and 4-2 inside street 4 names neither the unit nor a parent: not this edit's
     assert result["validation"]["errors"] == []
 
@@ -136,8 +147,9 @@ def test_a_refused_edit_names_the_same_new_problems_either_way(county):
 def test_local_check_of_the_unchanged_draft_matches_too(county):
     state = load_state(county, county.execute(sa.text("SELECT id FROM generation WHERE name = :n"),
                                               {"n": DRAFT}).scalar())
-    ids = {i for i, row in state.rows.items() if row["code"] in (street(1), community(4, 1), community(2, 9))}
-    report = public_report(validate_touched(state, ids))
+    ids = {i for i, row in state.rows.items() if row["code"] in (community(4, 1), community(2, 9))}
+    parent = {i for i, row in state.rows.items() if row["code"] == street(1)}
+    report = public_report(validate_touched(state, ids, parent))
     assert {k: _canonical(report[k]) for k in ("errors", "warnings")} == _whole_there(county, report["scope"])
     assert {e["kind"] for e in report["errors"]} == {"gap", "overlap"}
     assert [w["kind"] for w in report["warnings"]] == ["sliver"]
