@@ -4,7 +4,14 @@ One sheet per grid (or one file per grid with ``split``), headed by the grid's c
 and 四定 staff, then one row per employer with the survey form's fields, the risk level
 (Chinese label), the rule that set it and flags. Credit codes, organisation codes and
 phone numbers are written as text: Excel would keep only 15 digits of a number and drop
-leading zeros. Print set-up: A4 landscape, header row repeated, fit to page width.
+leading zeros.
+
+Printed at a readable size: the fields an upper level reads (:data:`MAIN_COLUMNS`: code,
+name, address, legal representative, phone, industry, workers, contracts, insured, survey
+date, risk, flags) fill one A4 landscape width at ≥ 90 % (10 pt text prints at ≥ 9 pt);
+the other fields (:data:`MORE_COLUMNS`) are on a continuation sheet (``…续``) with the same
+序号, credit code and name, so the two read side by side. Both end with 填表人 / 审核人 / 日期
+lines; the header row repeats on every page.
 """
 
 from __future__ import annotations
@@ -15,7 +22,6 @@ from pathlib import Path
 from typing import IO
 
 import pandas as pd
-import xlsxwriter
 from sqlalchemy.orm import Session
 
 from gisgrid import clock
@@ -28,8 +34,10 @@ from gisgrid.export.data import (
     KIND_LABELS, ROLE_LABELS, find_export_generation, find_grid, grid_levels, read_employers, read_grids,
     read_staff, read_unassigned_employers,
 )
+from gisgrid.export.printing import open_workbook, print_on
 
-__all__ = ["REGISTER_COLUMNS", "export_registers", "register_flags"]
+__all__ = ["REGISTER_COLUMNS", "MAIN_COLUMNS", "MORE_COLUMNS", "SIGN_OFF", "export_registers", "register_flags",
+           "write_register_books"]
 
 #: (header, source column, width, kind): kind "text" is always written as a string.
 REGISTER_COLUMNS = [
@@ -56,6 +64,40 @@ REGISTER_COLUMNS = [
     ("经度", "lon", 11, "float"),
     ("纬度", "lat", 10, "float"),
 ]
+#: The printed register (sheet 1 of each grid): what an upper level reads, one A4 width.
+MAIN_COLUMNS = [
+    ("序号", None, 4, "int"),
+    ("统一社会信用代码", "credit_code", 18, "text"),
+    ("单位名称", "name", 21, "text"),
+    ("单位地址", "address", 21, "text"),
+    ("法定代表人", "legal_rep", 7, "text"),
+    ("联系电话", "phone", 11, "text"),
+    ("行业", "industry", 9, "text"),
+    ("职工人数", "headcount", 6, "int"),
+    ("签订劳动合同人数", "contracts_signed", 6, "int"),
+    ("参加社会保险人数", "insured", 6, "int"),
+    ("调查日期", "surveyed_on", 10, "date"),
+    ("风险等级", "risk_label", 7, "text"),
+    ("标记", "flags", 18, "text"),
+]
+#: The continuation sheet: the same 序号, code and name, then every other field.
+MORE_COLUMNS = [
+    ("序号", None, 4, "int"),
+    ("统一社会信用代码", "credit_code", 19, "text"),
+    ("单位名称", "name", 22, "text"),
+    ("组织机构代码", "org_code", 11, "text"),
+    ("劳资联系人", "hr_contact", 8, "text"),
+    ("经济类型", "ownership", 12, "text"),
+    ("欠薪月数", "wage_arrears_months", 6, "int"),
+    ("欠缴社保费月数", "fee_arrears_months", 6, "int"),
+    ("开业日期", "opened_on", 10, "date"),
+    ("风险依据", "risk_rule", 28, "text"),
+    ("经度", "lon", 10, "float"),
+    ("纬度", "lat", 9, "float"),
+]
+#: Sign-off line at the foot of every register sheet.
+SIGN_OFF = "填表人：____________        审核人：____________        日期：________年______月______日"
+_WRAPPED = {"name", "address", "risk_rule", "industry", "ownership"}
 HEADER_ROW = 5  # rows 0-4 carry the grid heading
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 
@@ -131,10 +173,24 @@ def export_registers(session: Session, path: str | Path | IO[bytes], grid_code: 
         raise InputError(f"no level-{level} grids inside {grid_code or 'the city'}")
     employers = read_employers(session, gen, grid_code)
     employers = _attach_register_grid(session, gen, employers, grids)
-    employers["risk_label"] = employers["risk_level"].map(lambda v: RISK_LEVELS.get(int(v), ("",))[0])
-    employers["flags"] = register_flags(employers, today, stale_months)
     staff = read_staff(session, gen, grid_code, on=today)
+    outside = read_unassigned_employers(session, gen) if grid_code is None and not split else None
     meta = {"generation": gen.name, "today": today, "stale_months": stale_months}
+    sheets, files = write_register_books(path, grids, employers, staff, meta, outside=outside, split=split)
+    return {"path": describe_target(path), "files": files, "level": level, "generation": gen.name,
+            "sheets": sheets, "employers": int(sum(s["employers"] for s in sheets))}
+
+
+def write_register_books(path, grids, employers: pd.DataFrame, staff: pd.DataFrame, meta: dict,
+                         outside: pd.DataFrame | None = None, split: bool = False) -> tuple[list, list]:
+    """Write the registers of ``grids`` from frames already read (``employers`` with its
+    ``register_code``): one workbook at ``path`` (目录, each grid's two sheets, ``outside``), or
+    with ``split`` one workbook per grid in the directory ``path``. Returns (sheets, files)."""
+    employers = employers.copy()
+    employers["risk_label"] = employers["risk_level"].map(lambda v: RISK_LEVELS.get(int(v), ("",))[0])
+    employers["flags"] = register_flags(employers, meta["today"], meta["stale_months"])
+    cells = _prepare_cells(employers)
+    rows_of = {code: positions for code, positions in employers.groupby("register_code", sort=False).indices.items()}
     sheets, files = [], []
     if split:
         if not isinstance(path, (str, Path)):
@@ -144,19 +200,17 @@ def export_registers(session: Session, path: str | Path | IO[bytes], grid_code: 
         for grid in grids.itertuples():
             fname = out / f"{grid.code}_{_safe(grid.name)}.xlsx"
             with _workbook(fname) as book:
-                sheets.append(_write_grid_sheet(book, grid, employers, staff, meta))
+                sheets.append(_write_grid_sheet(book, grid, cells, rows_of.get(grid.code, ()), staff, meta))
             files.append(str(fname))
-    else:
-        outside = read_unassigned_employers(session, gen) if grid_code is None else None
-        with _workbook(path) as book:
-            _write_index_sheet(book, grids, meta, len(outside) if outside is not None else None)
-            for grid in grids.itertuples():
-                sheets.append(_write_grid_sheet(book, grid, employers, staff, meta))
-            if outside is not None:
-                _write_outside_sheet(book, outside, meta)
-        files.append(describe_target(path))
-    return {"path": describe_target(path), "files": files, "level": level, "generation": gen.name,
-            "sheets": sheets, "employers": int(sum(s["employers"] for s in sheets))}
+        return sheets, files
+    with _workbook(path) as book:
+        _write_index_sheet(book, grids, meta, len(outside) if outside is not None else None)
+        for grid in grids.itertuples():
+            sheets.append(_write_grid_sheet(book, grid, cells, rows_of.get(grid.code, ()), staff, meta))
+        if outside is not None:
+            _write_outside_sheet(book, outside, meta)
+    files.append(describe_target(path))
+    return sheets, files
 
 
 def _attach_register_grid(session, gen, employers: pd.DataFrame, grids) -> pd.DataFrame:
@@ -182,29 +236,28 @@ def _safe(name: str) -> str:
     return re.sub(r'[\\/:*?"<>|\s]+', "_", name)[:40]
 
 
-def _workbook(target) -> xlsxwriter.Workbook:
-    return xlsxwriter.Workbook(target, {"strings_to_numbers": False, "strings_to_formulas": False,
-                                        "strings_to_urls": False, "default_date_format": "yyyy-mm-dd",
-                                        "remove_timezone": True})
+def _workbook(target):
+    return open_workbook(target)
 
 
 def _formats(book) -> dict:
     cache = getattr(book, "_gisgrid_formats", None)
     if cache is None:
-        base = {"font_name": "宋体", "font_size": 10, "valign": "vcenter"}
+        base = {"font_name": "宋体", "font_size": FONT_PT, "valign": "vcenter"}
         cache = {
             "title": book.add_format({**base, "bold": True, "font_size": 14, "align": "center"}),
             "meta": book.add_format({**base, "text_wrap": True}),
             "head": book.add_format({**base, "bold": True, "bg_color": "#DDE5EC", "border": 1, "text_wrap": True,
                                      "align": "center"}),
             "text": book.add_format({**base, "border": 1, "num_format": "@"}),
-            "wrap": book.add_format({**base, "border": 1, "text_wrap": True}),
+            "wrap": book.add_format({**base, "border": 1, "text_wrap": True, "num_format": "@"}),
             "int": book.add_format({**base, "border": 1, "num_format": "0"}),
             "float": book.add_format({**base, "border": 1, "num_format": "0.000000"}),
             "date": book.add_format({**base, "border": 1, "num_format": "yyyy-mm-dd"}),
             "risk3": book.add_format({**base, "border": 1, "font_color": "#C62828", "bold": True}),
-            "warn": book.add_format({**base, "border": 1, "font_color": "#C62828"}),
+            "warn": book.add_format({**base, "border": 1, "font_color": "#C62828", "text_wrap": True}),
             "link": book.add_format({**base, "border": 1, "font_color": "#1565C0", "underline": 1}),
+            "sign": book.add_format({**base}),
             # 配备情况 below / above the staffing standard (roster)
             "short": book.add_format({**base, "border": 1, "bold": True, "font_color": "#B71C1C",
                                       "bg_color": "#FDE0DC"}),
@@ -214,44 +267,149 @@ def _formats(book) -> dict:
     return cache
 
 
-def _sheet_name(code: str, name: str, used: set) -> str:
-    candidate = _SHEET_FORBIDDEN.sub("_", f"{code} {name}")[:31]
+#: Font of every register cell (points); printed at the sheets' fit-to-width scale (≥ 0.9).
+FONT_PT = 10
+LINE_PT = 13.5  # one line of 10-pt text
+MORE_SUFFIX = " 续"
+
+
+def _sheet_name(code: str, name: str, used: set, suffix: str = "") -> str:
+    candidate = _SHEET_FORBIDDEN.sub("_", f"{code} {name}")[:31 - len(suffix)] + suffix
     if candidate in used:
-        candidate = _SHEET_FORBIDDEN.sub("_", code)[:31]
+        candidate = _SHEET_FORBIDDEN.sub("_", code)[:31 - len(suffix)] + suffix
     used.add(candidate)
     return candidate
 
 
+def _prepare_cells(frame: pd.DataFrame) -> dict:
+    """Every register field of every employer as a plain Python list (None where empty), and
+    the per-row styles of the risk and flag columns: written row by row without pandas."""
+    cells = {}
+    for _, source, _, kind in REGISTER_COLUMNS + OUTSIDE_EXTRA:
+        if source is None or source not in frame:
+            continue
+        column = frame[source]
+        missing = column.isna().to_numpy()
+        if kind == "date":
+            stamps = pd.to_datetime(column, errors="coerce")
+            values = [None if m else t.to_pydatetime() for m, t in zip(missing | stamps.isna().to_numpy(), stamps)]
+        elif kind == "text":
+            values = [None if m else str(v) for m, v in zip(missing, column.tolist())]
+        elif kind == "float":
+            values = [None if m else float(v) for m, v in zip(missing, column.tolist())]
+        else:
+            values = [None if m else int(v) for m, v in zip(missing, column.tolist())]
+        cells[source] = values
+    cells["_high_risk"] = (frame["risk_level"].fillna(0).astype(int) >= 3).tolist()
+    for source in _WRAPPED | {"flags"}:
+        if source in cells:
+            cells["_px_" + source] = [_text_pixels(v) for v in cells[source]]
+    return cells
+
+
+def _text_pixels(text: str | None) -> float:
+    """Width of ``text`` in 10-pt 宋体 at 96 dpi: a CJK character 13.3 px, any other 6.7 px."""
+    if not text:
+        return 0.0
+    wide = (len(text.encode("utf-8")) - len(text)) // 2  # CJK: 3 UTF-8 bytes each
+    return 13.3 * wide + 6.7 * (len(text) - wide)
+
+
+def _line_counts(columns, cells: dict, positions) -> dict[int, int]:
+    """Position → lines its tallest wrapped cell needs (only those above one): row heights are
+    set, because a spreadsheet does not grow a row for wrapped text it did not lay out itself."""
+    wrapped = [(cells["_px_" + source], 7 * width + 5 - 6) for _, source, width, _ in columns
+               if source and "_px_" + source in cells]
+    tall = {}
+    for pos in positions:
+        lines = max((-(-px[pos] // room) for px, room in wrapped), default=1)
+        if lines > 1:
+            tall[pos] = int(lines)
+    return tall
+
+
+def _column_writers(sheet, columns, fmt: dict, cells: dict) -> list:
+    writers = []
+    kinds = {"text": sheet.write_string, "int": sheet.write_number, "float": sheet.write_number,
+             "date": sheet.write_datetime}
+    for col, (_, source, _, kind) in enumerate(columns):
+        style = fmt["wrap"] if source in _WRAPPED else fmt["warn"] if source == "flags" else \
+            fmt[kind] if kind != "text" else fmt["text"]
+        writers.append((col, source, cells.get(source) if source else None, kinds[kind], style))
+    return writers
+
+
+def _write_rows(sheet, first_row: int, positions, columns, cells: dict, fmt: dict) -> int:
+    """One row per position of ``cells``; returns the row after the last."""
+    writers = _column_writers(sheet, columns, fmt, cells)
+    blank, number, write_blank, write_number = fmt["text"], fmt["int"], sheet.write_blank, sheet.write_number
+    high, risk3 = cells["_high_risk"], fmt["risk3"]
+    tall = _line_counts(columns, cells, positions)
+    row = first_row
+    for n, pos in enumerate(positions, start=1):
+        if pos in tall:
+            sheet.set_row(row, LINE_PT * tall[pos] + 2)
+        for col, source, values, write, style in writers:
+            if source is None:
+                write_number(row, col, n, number)
+                continue
+            value = values[pos]
+            if value is None:
+                write_blank(row, col, None, blank)
+            elif source == "risk_label" and high[pos]:
+                write(row, col, value, risk3)
+            else:
+                write(row, col, value, style)
+        row += 1
+    return row
+
+
+def _write_head(sheet, columns, fmt: dict) -> None:
+    for col, (head, _, width, _) in enumerate(columns):
+        sheet.write_string(HEADER_ROW, col, head, fmt["head"])
+        sheet.set_column(col, col, width)
+    sheet.set_row(HEADER_ROW, 40)
+
+
+def _write_foot(sheet, row: int, last_col: int, fmt: dict) -> None:
+    sheet.merge_range(row + 1, 0, row + 1, last_col, SIGN_OFF, fmt["sign"])
+    sheet.set_row(row + 1, 24)
+
+
 OUTSIDE_SHEET = "未落入网格"
+OUTSIDE_EXTRA = [("最近网格", "nearest_code", 13, "text"), ("距离（米）", "distance_m", 9, "float")]
 
 
 def _write_outside_sheet(book, outside: pd.DataFrame, meta: dict) -> None:
     """Employers outside every grid or not located: the register is complete only with them."""
     fmt = _formats(book)
-    sheet = book.add_worksheet(OUTSIDE_SHEET)
-    columns = REGISTER_COLUMNS + [("最近网格", "nearest_code", 14, "text"), ("距离（米）", "distance_m", 10, "float")]
-    last = len(columns) - 1
-    title = "未落入任何网格或未定位的用人单位"
-    sheet.merge_range(0, 0, 0, last, title, fmt["title"])
-    sheet.merge_range(1, 0, 1, last, f"共 {len(outside)} 家：请核实坐标或调整网格边界。网格版本：{meta['generation']}",
-                      fmt["meta"])
     outside = outside.copy()
     outside["risk_label"] = outside["risk_level"].map(lambda v: RISK_LEVELS.get(int(v), ("",))[0])
     outside["flags"] = register_flags(outside, meta["today"], meta["stale_months"])
-    for col, (head, _, width, _) in enumerate(columns):
-        sheet.write(HEADER_ROW, col, head, fmt["head"])
-        sheet.set_column(col, col, width)
-    for i, record in enumerate(outside.itertuples(index=False), start=1):
-        _write_employer_row(sheet, HEADER_ROW + i, i, record._asdict(), fmt, columns)
-    _print_setup(sheet, title, HEADER_ROW)
+    cells = _prepare_cells(outside)
+    title = "未落入任何网格或未定位的用人单位"
+    # The main fields without industry and workers' counts, then where the point lies.
+    main = [c for c in MAIN_COLUMNS if c[1] not in ("industry", "contracts_signed", "insured")] + OUTSIDE_EXTRA
+    for name, columns, heading in ((OUTSIDE_SHEET, main, title),
+                                   (OUTSIDE_SHEET + MORE_SUFFIX, MORE_COLUMNS, title + "（续表：其余字段）")):
+        sheet = book.add_worksheet(name)
+        last = len(columns) - 1
+        sheet.merge_range(0, 0, 0, last, heading, fmt["title"])
+        sheet.merge_range(1, 0, 1, last, f"共 {len(outside)} 家：请核实坐标或调整网格边界。网格版本：{meta['generation']}",
+                          fmt["meta"])
+        _write_head(sheet, columns, fmt)
+        end = _write_rows(sheet, HEADER_ROW + 1, range(len(outside)), columns, cells, fmt)
+        _write_foot(sheet, end, last, fmt)
+        _print_setup(sheet, heading, HEADER_ROW)
 
 
 def _write_index_sheet(book, grids, meta: dict, outside: int | None = None) -> None:
     fmt = _formats(book)
     sheet = book.add_worksheet("目录")
-    sheet.write(0, 0, f"用人单位登记册目录（{meta['generation']}，导出日期 {meta['today'].isoformat()}）", fmt["title"])
-    heads = ["网格编码", "网格名称", "类型", "上级网格", "用人单位（家）", "工作表"]
-    for col, (head, width) in enumerate(zip(heads, (15, 20, 8, 15, 12, 30))):
+    sheet.merge_range(0, 0, 0, 6, f"用人单位登记册目录（{meta['generation']}，导出日期 {meta['today'].isoformat()}）",
+                      fmt["title"])
+    heads = ["网格编码", "网格名称", "类型", "上级网格", "用人单位（家）", "登记册", "续表（其余字段）"]
+    for col, (head, width) in enumerate(zip(heads, (15, 20, 8, 15, 12, 30, 30))):
         sheet.write(2, col, head, fmt["head"])
         sheet.set_column(col, col, width)
     used = {"目录"}
@@ -261,78 +419,64 @@ def _write_index_sheet(book, grids, meta: dict, outside: int | None = None) -> N
         sheet.write_string(row, 2, KIND_LABELS.get(grid.kind, grid.kind), fmt["text"])
         sheet.write_string(row, 3, grid.parent_code or "", fmt["text"])
         sheet.write_number(row, 4, int(grid.employers), fmt["int"])
-        target = _sheet_name(grid.code, grid.name, used)
-        sheet.write_url(row, 5, f"internal:'{target}'!A1", fmt["link"], string=target)
+        for col, suffix in ((5, ""), (6, MORE_SUFFIX)):
+            target = _sheet_name(grid.code, grid.name, used, suffix)
+            sheet.write_url(row, col, f"internal:'{target}'!A1", fmt["link"], string=target)
     if outside is not None:
         row = 3 + len(grids)
         sheet.write_string(row, 1, OUTSIDE_SHEET, fmt["text"])
         sheet.write_number(row, 4, outside, fmt["int"])
         sheet.write_url(row, 5, f"internal:'{OUTSIDE_SHEET}'!A1", fmt["link"], string=OUTSIDE_SHEET)
+        sheet.write_url(row, 6, f"internal:'{OUTSIDE_SHEET}{MORE_SUFFIX}'!A1", fmt["link"],
+                        string=OUTSIDE_SHEET + MORE_SUFFIX)
     _print_setup(sheet, "用人单位登记册目录", 2)
 
 
 def _print_setup(sheet, title: str, header_row: int) -> None:
-    sheet.set_landscape()
-    sheet.set_paper(9)  # A4
-    sheet.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
-    sheet.repeat_rows(header_row)
-    sheet.fit_to_pages(1, 0)  # one page wide, as many tall as needed
-    sheet.set_header(f"&C&\"宋体,Bold\"{title.replace('&', '&&')}")
-    sheet.set_footer("&C第 &P 页，共 &N 页")
+    print_on(sheet, "A4", (header_row, header_row), title)
     sheet.freeze_panes(header_row + 1, 0)
 
 
-def _write_grid_sheet(book, grid, employers: pd.DataFrame, staff: pd.DataFrame, meta: dict) -> dict:
+def _write_grid_sheet(book, grid, cells: dict, positions, staff: pd.DataFrame, meta: dict) -> dict:
+    """The grid's register (MAIN_COLUMNS) and its continuation sheet (MORE_COLUMNS)."""
     fmt = _formats(book)
     used = getattr(book, "_gisgrid_sheet_names", None)
     if used is None:
         used = book._gisgrid_sheet_names = {"目录"}
-    sheet = book.add_worksheet(_sheet_name(grid.code, grid.name, used))
-    rows = employers[employers["register_code"] == grid.code]
     people = staff[(staff["grid_code"] == grid.code) & staff["person"].notna()]
-    last_col = len(REGISTER_COLUMNS) - 1
     title = f"{grid.code} {grid.name} 用人单位登记册（一格一册）"
-    sheet.merge_range(0, 0, 0, last_col, title, fmt["title"])
-    sheet.merge_range(1, 0, 1, last_col,
-                      f"网格编码：{grid.code}    网格名称：{grid.name}    类型：{KIND_LABELS.get(grid.kind, grid.kind)}    "
-                      f"上级网格：{grid.parent_code or '无'} {grid.parent_name or ''}    网格版本：{meta['generation']}",
-                      fmt["meta"])
     staff_text = "；".join(
         f"{p.person}（{ROLE_LABELS.get(p.role, p.role)}，{p.phone or '无电话'}）：{p.duty or ''}"
         for p in people.itertuples()) or "未配备"
-    sheet.merge_range(2, 0, 2, last_col, f"四定人员：{staff_text}", fmt["meta"])
-    sheet.set_row(2, 30 if len(people) else None)
-    counts = rows["risk_level"].value_counts()
-    risk_text = "，".join(f"{label} {int(counts.get(lvl, 0))} 家" for lvl, (label, _) in RISK_LEVELS.items())
-    sheet.merge_range(3, 0, 3, last_col, f"用人单位共 {len(rows)} 家（{risk_text}）    导出日期：{meta['today'].isoformat()}",
-                      fmt["meta"])
-    for col, (head, _, width, _) in enumerate(REGISTER_COLUMNS):
-        sheet.write(HEADER_ROW, col, head, fmt["head"])
-        sheet.set_column(col, col, width)
-    sheet.set_row(HEADER_ROW, 30)
-    for i, record in enumerate(rows.itertuples(index=False), start=1):
-        _write_employer_row(sheet, HEADER_ROW + i, i, record._asdict(), fmt)
-    if len(rows):
-        sheet.autofilter(HEADER_ROW, 0, HEADER_ROW + len(rows), last_col)
-    _print_setup(sheet, title, HEADER_ROW)
-    return {"code": grid.code, "name": grid.name, "employers": int(len(rows)), "staff": int(len(people))}
-
-
-def _write_employer_row(sheet, row: int, number: int, record: dict, fmt: dict, columns=REGISTER_COLUMNS) -> None:
-    for col, (_, source, _, kind) in enumerate(columns):
-        value = number if source is None else record.get(source)
-        if value is None or (not isinstance(value, str) and pd.isna(value)):
-            sheet.write_blank(row, col, None, fmt["text"])
-        elif kind == "text":
-            style = fmt["risk3"] if source == "risk_label" and record.get("risk_level", 0) >= 3 else \
-                fmt["warn"] if source == "flags" else fmt["wrap"] if source in ("risk_rule", "address") else fmt["text"]
-            sheet.write_string(row, col, str(value), style)
-        elif kind == "date":
-            sheet.write_datetime(row, col, pd.Timestamp(value).to_pydatetime(), fmt["date"])
-        elif kind == "float":
-            sheet.write_number(row, col, float(value), fmt["float"])
+    risk = cells.get("risk_label", [])
+    counts = {label: 0 for label, _ in RISK_LEVELS.values()}
+    for pos in positions:
+        if risk[pos] in counts:
+            counts[risk[pos]] += 1
+    risk_text = "，".join(f"{label} {n} 家" for label, n in counts.items())
+    about = (f"网格编码：{grid.code}    网格名称：{grid.name}    类型：{KIND_LABELS.get(grid.kind, grid.kind)}    "
+             f"上级网格：{grid.parent_code or '无'} {grid.parent_name or ''}    网格版本：{meta['generation']}")
+    for suffix, columns, heading in (("", MAIN_COLUMNS, title),
+                                     (MORE_SUFFIX, MORE_COLUMNS, title.replace("（一格一册）", "（续表：其余字段）"))):
+        sheet = book.add_worksheet(_sheet_name(grid.code, grid.name, used, suffix))
+        last_col = len(columns) - 1
+        sheet.merge_range(0, 0, 0, last_col, heading, fmt["title"])
+        sheet.merge_range(1, 0, 1, last_col, about, fmt["meta"])
+        sheet.set_row(1, 28)
+        if suffix:
+            sheet.merge_range(2, 0, 2, last_col, "本表与登记册按序号逐行对应，列出登记册未印的其余字段。", fmt["meta"])
         else:
-            sheet.write_number(row, col, int(value), fmt["int"])
+            sheet.merge_range(2, 0, 2, last_col, f"四定人员：{staff_text}", fmt["meta"])
+            sheet.set_row(2, 30 if len(people) else None)
+        sheet.merge_range(3, 0, 3, last_col, f"用人单位共 {len(positions)} 家（{risk_text}）    "
+                          f"导出日期：{meta['today'].isoformat()}", fmt["meta"])
+        _write_head(sheet, columns, fmt)
+        end = _write_rows(sheet, HEADER_ROW + 1, positions, columns, cells, fmt)
+        if len(positions) and not suffix:
+            sheet.autofilter(HEADER_ROW, 0, end - 1, last_col)
+        _write_foot(sheet, end, last_col, fmt)
+        _print_setup(sheet, heading, HEADER_ROW)
+    return {"code": grid.code, "name": grid.name, "employers": int(len(positions)), "staff": int(len(people))}
 
 
 def export_roster(session: Session, path: str | Path | IO[bytes], grid_code: str | None = None,

@@ -10,7 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from gisgrid.errors import InputError, NotFound
-from gisgrid.export.registers import HEADER_ROW, REGISTER_COLUMNS, export_registers, export_roster, register_flags
+from gisgrid.export.registers import (
+    HEADER_ROW, MAIN_COLUMNS, MORE_COLUMNS, REGISTER_COLUMNS, SIGN_OFF, export_registers, export_roster, register_flags,
+)
 
 TODAY = dt.date(2026, 11, 20)
 
@@ -34,31 +36,57 @@ def test_register_one_sheet_per_community_with_codes_as_text(demo_session, tmp_p
     report = export_registers(demo_session, path, grid_code="419901001", today=TODAY)
     assert report["level"] == 3 and len(report["sheets"]) == 20
     book = openpyxl.load_workbook(path)
-    assert book.sheetnames[0] == "目录" and len(book.sheetnames) == 21
+    # 目录, then each community's register and its continuation sheet (the other fields)
+    assert book.sheetnames[0] == "目录" and len(book.sheetnames) == 1 + 2 * 20
     total = 0
-    for sheet_info, ws in zip(report["sheets"], book.worksheets[1:]):
+    for i, sheet_info in enumerate(report["sheets"]):
+        ws, more = book.worksheets[1 + 2 * i], book.worksheets[2 + 2 * i]
         code = sheet_info["code"]
-        assert ws.title.startswith(code)
+        assert ws.title.startswith(code) and more.title.startswith(code) and more.title.endswith(" 续")
         assert ws.cell(1, 1).value.startswith(f"{code} ")
         assert "四定人员：" in ws.cell(3, 1).value and "协管员" in ws.cell(3, 1).value
-        header = [c.value for c in ws[HEADER_ROW + 1]]
-        assert header == [c[0] for c in REGISTER_COLUMNS]
-        data = list(ws.iter_rows(min_row=HEADER_ROW + 2, values_only=True))
+        assert [c.value for c in ws[HEADER_ROW + 1]] == [c[0] for c in MAIN_COLUMNS]
+        assert [c.value for c in more[HEADER_ROW + 1]] == [c[0] for c in MORE_COLUMNS]
         expected = _db_employers(demo_session, code)
-        assert len(data) == len(expected) == sheet_info["employers"]
+        data = list(ws.iter_rows(min_row=HEADER_ROW + 2, max_row=HEADER_ROW + 1 + len(expected), values_only=True))
+        rest = list(more.iter_rows(min_row=HEADER_ROW + 2, max_row=HEADER_ROW + 1 + len(expected), values_only=True))
+        assert len(data) == len(rest) == len(expected) == sheet_info["employers"]
         credit = [row[1] for row in data]
         assert sorted(c for c in credit if c) == sorted(c for c in expected.values() if c)
-        for cell in ws.iter_rows(min_row=HEADER_ROW + 2, min_col=2, max_col=2):
+        assert [r[:3] for r in rest] == [r[:3] for r in data]  # the two sheets pair row by row
+        for cell in ws.iter_rows(min_row=HEADER_ROW + 2, max_row=HEADER_ROW + 1 + len(expected), min_col=2, max_col=2):
             if cell[0].value is not None:
                 assert cell[0].data_type == "s" and len(cell[0].value) == 18
-        risk = {row[17] for row in data}
+        risk = {row[11] for row in data}
         assert risk <= {"低风险", "一般风险", "较高风险", "高风险"}
-        # print set-up: A4 landscape, header row repeated, one page wide
-        assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.paperSize) == 9
-        assert ws.print_title_rows == f"${HEADER_ROW + 1}:${HEADER_ROW + 1}"
-        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToHeight == 0
+        # every field of the survey form is on one of the two sheets
+        assert {c[0] for c in MAIN_COLUMNS} | {c[0] for c in MORE_COLUMNS} == {c[0] for c in REGISTER_COLUMNS}
+        for sheet in (ws, more):
+            # the foot: who filled it in, who checked it, the date
+            assert sheet.cell(HEADER_ROW + 3 + len(expected), 1).value == SIGN_OFF
+            _assert_prints_readably(sheet)
         total += len(data)
     assert total == len(_db_employers(demo_session, "419901001")) == report["employers"]
+
+
+def _assert_prints_readably(ws, paper: str = "A4") -> None:
+    """Read the print set-up back: A4 landscape, header repeated, one page wide, and the
+    scale that fitting the columns' widths to the page gives times the cells' font ≥ 9 pt."""
+    from openpyxl.utils import get_column_letter
+
+    from gisgrid.export.printing import PAPERS, fit_scale
+
+    assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.paperSize) == PAPERS[paper][0]
+    assert ws.print_title_rows == f"${HEADER_ROW + 1}:${HEADER_ROW + 1}"
+    assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth in (1, None)
+    assert ws.page_setup.fitToHeight == 0
+    # xlsxwriter stores a width w as (7w + 5) / 7 characters; fit_scale takes w.
+    widths = [(ws.column_dimensions[get_column_letter(c)].width * 7 - 5) / 7 for c in range(1, ws.max_column + 1)]
+    scale = fit_scale(widths, paper, margin_in=float(ws.page_margins.left))
+    assert float(ws.page_margins.left) == float(ws.page_margins.right)
+    fonts = {cell.font.sz for row in ws.iter_rows(min_row=HEADER_ROW + 1, max_row=HEADER_ROW + 30) for cell in row
+             if cell.value is not None}
+    assert fonts and min(fonts) * scale >= 9, (scale, fonts)
 
 
 def test_register_of_the_whole_city_covers_every_assigned_employer(demo_session, tmp_path):
@@ -68,8 +96,9 @@ def test_register_of_the_whole_city_covers_every_assigned_employer(demo_session,
         "WHERE n.status = 'active' AND a.grid_id IS NOT NULL")).scalar()
     assert len(report["sheets"]) == 250 and report["employers"] == assigned
     book = openpyxl.load_workbook(tmp_path / "all.xlsx", read_only=True)
-    assert book.sheetnames[-1] == "未落入网格"
-    outside = list(book["未落入网格"].iter_rows(min_row=HEADER_ROW + 2, values_only=True))
+    assert book.sheetnames[-2:] == ["未落入网格", "未落入网格 续"]
+    outside = [r for r in book["未落入网格"].iter_rows(min_row=HEADER_ROW + 2, values_only=True)
+               if isinstance(r[0], int)]  # numbered rows, not the sign-off line
     total = demo_session.execute(sa.text("SELECT count(*) FROM employer")).scalar()
     assert len(outside) == total - assigned  # with them the register lists every employer
 
