@@ -100,6 +100,35 @@ def test_package_files_every_part_with_the_names_unchanged(hostile_city, tmp_pat
     assert pdfs and hostile.GRID_NAMES["419999001"].replace(" ", "") in _pdf_text(pdfs[0])
 
 
+def test_statistics_table_holds_names_as_text(hostile_city, tmp_path):
+    import csv
+    import io
+
+    from sqlalchemy.orm import Session
+
+    from gisgrid.analysis.stats import grid_statistics
+    from gisgrid.db.engine import get_engine
+    from gisgrid.db.queries import active_generation
+    from gisgrid.export.printing import open_workbook
+    from gisgrid.export.statistics import statistics_csv, write_statistics_sheet
+
+    url, _, _, env = hostile_city
+    book = tmp_path / "统计表.xlsx"
+    _cli(env, "export", "stats", "-o", book, "--level", 3)
+    names = {n for c, n in hostile.GRID_NAMES.items() if len(c) == 12}
+    _assert_strings(_cells(book), names | {f"合计（{hostile.GRID_NAMES['419999']}）"}, "statistics")
+    # A name that looks like a formula stays text in the XLSX and gets a leading ' in the CSV.
+    formula = '=HYPERLINK("http://x.invalid","y")'
+    with Session(get_engine(url)) as session:
+        stats = grid_statistics(session, active_generation(session).id, 3)
+    stats.rows.loc[stats.rows.index[0], "name"] = formula
+    with open_workbook(tmp_path / "f.xlsx") as workbook:
+        write_statistics_sheet(workbook, stats, "{{7*7}}<script>", "{{7*7}}局")
+    _assert_strings(_cells(tmp_path / "f.xlsx"), {formula, "{{7*7}}<script>"}, "formula name")
+    table = list(csv.reader(io.StringIO(statistics_csv(stats).decode("utf-8-sig"))))
+    assert table[1][1] == "'" + formula and {r[1] for r in table[2:-1]} <= names
+
+
 @pytest.mark.parametrize("fmt, suffix", [("gpkg", ".gpkg"), ("shp", ".zip"), ("geojson", ".geojson"),
                                          ("kml", ".kml")])
 def test_grid_data_exports_round_trip_hostile_names(hostile_city, tmp_path, fmt, suffix):

@@ -26,7 +26,8 @@ def _codes(rows):
 
 
 def _page_urls(rows) -> list[str]:
-    urls = ["/", "/?colour=risk_share&level=3", f"/?generation={quote(hostile.DRAFT)}", "/exports"]
+    urls = ["/", "/?colour=risk_share&level=3", f"/?generation={quote(hostile.DRAFT)}", "/exports",
+            "/stats", "/stats?level=3", "/stats?grid=419999001"]
     urls += [f"/grids/{code}" for code in hostile.GRID_NAMES]
     urls += [f"/employers/{code}" for code in _codes(rows)]
     urls += [f"/search?q={quote(p)}" for p in ("企业", "{{7*7}}", "</script>", '"')]
