@@ -153,9 +153,13 @@ def _fisher_jenks(values: np.ndarray, k: int) -> np.ndarray:
 def _ramp(indicator: Indicator, n: int) -> list[str]:
     scheme = _SCHEMES.get(indicator.key, "YlOrRd")
     colours = color_brewer(scheme, max(n, 3))
+    if n == 1:
+        # Every grid the same: nothing stands out, so nothing is drawn as needing attention
+        # (all 0 overdue must not be a red city).
+        return [colours[0]]
     if n < 3:
-        # ColorBrewer has no 1- or 2-class ramps: the ends of the 3-class one.
-        colours = [colours[-1]] if n == 1 else [colours[0], colours[-1]]
+        # ColorBrewer has no 2-class ramp: the ends of the 3-class one.
+        colours = [colours[0], colours[-1]]
     if not indicator.worse_when_high:
         colours = colours[::-1]
     return list(colours)

@@ -51,6 +51,8 @@ class ColourBy:
     values: dict[str, float]
     target: str = "areas"
     level_label: str = "街道/乡镇"
+    #: what the legend says about how the classes were made (default: natural breaks)
+    note: str | None = None
 
     def __post_init__(self) -> None:
         if self.target not in ("areas", "units"):
@@ -1291,7 +1293,7 @@ class _MapChrome(folium.MacroElement):
             self.classes = [(colour, html.escape(label), shown.get(colour, 0))
                             for colour, label, _ in colour_by.classes.legend_rows()]
             self.classes_title = html.escape(f"{colour_by.level_label}网格：{indicator.label}")
-            self.classes_note = html.escape(f"{indicator.description}。自然断点分级，右列为网格数")
+            self.classes_note = html.escape(colour_by.note or f"{indicator.description}。自然断点分级，右列为网格数")
             self.colour_target = colour_by.target
         self.risk_rows = [(html.escape(label), level) for level, (label, _) in RISK_LEVELS.items()]
         self.css = _chrome_css(plain_background) + "".join(

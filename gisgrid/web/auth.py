@@ -81,6 +81,7 @@ ACCESS: dict[str, str] = {
     "exports.package": "exports",
     "exports.job_status": "exports",
     "exports.job_download": "exports",
+    "stats.stats_page": "exports",  # 网格统计: whoever may export the figures reads them (scoped)
     "tiles.employer_tile_view": "employers.points",
     "admin.audit": "audit.read",
     "admin.calendar": "calendar.manage",
@@ -100,6 +101,7 @@ ACCESS: dict[str, str] = {
     "cases.case_extend": "cases.write",
     "cases.case_close": "cases.write",
     "cases.case_document_upload": "cases.write",
+    "supervision.progress_page": "cases.read",  # 督办: complaints, cases and incidents per grid
     "incidents.incident_list": "incidents.read",
     "incidents.incident_page": "incidents.read",
     "incidents.incident_read": "incidents.read",  # 已阅: every reader up the chain records it
