@@ -107,21 +107,30 @@ def _colouring(session, generation, choice: str | None, level: str | None, keep:
     Classes are those of every grid of the level in the city, so a colour means the same
     range on the city map and on a street's page.
     """
+    from gisgrid.access.roles import may
+    from gisgrid.analysis.progress import PROGRESS_INDICATORS, grid_progress
+
     choice = choice or ADJACENT
     level = level or next(iter(levels))
-    if choice != ADJACENT and choice not in INDICATORS:
-        raise InputError(f"着色（colour）为 {shown(choice)}；应为 {ADJACENT} 或 {'、'.join(INDICATORS)} 之一")
+    # The supervision figures (overdue work, on-time rate, …) for those who may read cases.
+    progress = PROGRESS_INDICATORS if may(current_user().role, "cases.read") else {}
+    choices = {**INDICATORS, **progress}
+    if choice != ADJACENT and choice not in choices:
+        raise InputError(f"着色（colour）为 {shown(choice)}；应为 {ADJACENT} 或 {'、'.join(choices)} 之一")
     if level not in levels:
         raise InputError(f"层级（level）为 {shown(level)}；应为 {'、'.join(levels)} 之一")
     fields = [("colour", "着色", ((ADJACENT, "相邻网格异色"),
-                                 *((key, ind.label) for key, ind in INDICATORS.items())), choice)]
+                                 *((key, ind.label) for key, ind in choices.items())), choice)]
     if len(levels) > 1:
         fields.append(("level", "层级", tuple(levels.items()), level))
     selector = MapSelector(fields=tuple(fields), keep=keep)
     if choice == ADJACENT:
         return None, selector
-    indicator = INDICATORS[choice]
-    frame = grid_indicators(session, generation.id, int(level), stale_months=_settings().stale_months)
+    indicator = choices[choice]
+    if choice in progress:
+        frame = grid_progress(session, generation.id, int(level))
+    else:
+        frame = grid_indicators(session, generation.id, int(level), stale_months=_settings().stale_months)
     values = {code: float(v) for code, v in frame[choice].items()}
     return ColourBy(classify_indicator(frame[choice], indicator), values,
                     target="areas" if level == str(AREA_LEVEL) else "units",
@@ -163,9 +172,14 @@ def index():
     column = None
     if colour_by is not None:
         # The street/town table gets the indicator too, whichever level the map fills.
+        from gisgrid.analysis.progress import PROGRESS_INDICATORS, grid_progress
+
         indicator = colour_by.classes.indicator
-        street_values = grid_indicators(session, generation.id, AREA_LEVEL,
-                                        stale_months=_settings().stale_months)[indicator.key]
+        if indicator.key in PROGRESS_INDICATORS:
+            street_values = grid_progress(session, generation.id, AREA_LEVEL)[indicator.key]
+        else:
+            street_values = grid_indicators(session, generation.id, AREA_LEVEL,
+                                            stale_months=_settings().stale_months)[indicator.key]
         classes = classify_indicator(street_values, indicator)
         column = {"label": indicator.label,
                   "values": {code: classes.format_value(float(v)) for code, v in street_values.items()}}

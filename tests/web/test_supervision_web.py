@@ -49,3 +49,11 @@ def test_the_progress_page_per_level_with_maps_and_warnings(app):
     assert f">{employer.street} " not in theirs and "90 天内被投诉 3 次" not in theirs
     assert app.test_client(user="planner").get("/supervision").status_code == 403
     assert app.test_client(user="leader").get("/supervision").status_code == 200
+
+
+def test_the_city_map_is_coloured_by_overdue_work(app):
+    page = app.test_client().get("/?colour=overdue&level=2")
+    assert page.status_code == 200 and "超期未办（投诉+案件）" in page.get_data(as_text=True)
+    assert app.test_client(user="leader").get("/?colour=on_time_rate&level=3").status_code == 200
+    planner = app.test_client(user="planner").get("/?colour=overdue")
+    assert planner.status_code == 400 and "overdue" not in planner.get_data(as_text=True).split("应为")[1]
