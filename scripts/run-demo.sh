@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/gisgrid demo --serve --host "${GISGRID_HOST:-127.0.0.1}" --port "${GISGRID_PORT:-5000}" "$@"
+exec .venv/bin/gisgrid demo --sample-record --serve --host "${GISGRID_HOST:-127.0.0.1}" --port "${GISGRID_PORT:-5000}" "$@"

@@ -20,7 +20,7 @@ CAPABILITIES: dict[str, str] = {
     "employers.points": "查看用人单位点位和网格内户数",
     "employers.personal": "查看用人单位档案（法定代表人、联系人、电话等）",
     "employers.write": "记录走访、更正联系信息、人工标注位置",
-    "exports": "导出网格图、登记册、花名册、上报材料",
+    "exports": "导出网格图、登记册、花名册、上报材料，查看网格统计",
     "staff.manage": "配置四定人员",
     # Whose staff: every grid with staff.manage; a full-time inspector (专职监察员) the grids
     # below their own (gisgrid.access.staff.staff_area); other inspectors none.

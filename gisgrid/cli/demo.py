@@ -11,13 +11,16 @@ from gisgrid.cli.base import Context, cli, json_option
 @click.option("--serve", is_flag=True, help="Serve the web app afterwards.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--sample-record", is_flag=True,
+              help="Also add sample complaints, cases, inspections and an incident (once, into a city without any).")
 @json_option
 @click.pass_obj
-def demo(ctx: Context, employers: int, serve: bool, host: str, port: int):
+def demo(ctx: Context, employers: int, serve: bool, host: str, port: int, sample_record: bool):
     """Load the demonstration city (idempotent: a second run changes nothing)."""
     from gisgrid.demo.load import load_demo
 
-    report = load_demo(ctx.engine, ctx.settings.home, employers, password=ctx.settings.demo_password)
+    report = load_demo(ctx.engine, ctx.settings.home, employers, password=ctx.settings.demo_password,
+                       sample_record=sample_record)
     a, e, accounts = report["assignment"], report["employers"], report["accounts"]
     where = (f"the password {accounts['generated_password']} (generated now, kept in {accounts['password_file']})"
              if accounts["generated_password"] else
@@ -25,7 +28,10 @@ def demo(ctx: Context, employers: int, serve: bool, host: str, port: int):
              else "the password in GISGRID_DEMO_PASSWORD")
     text = (f"demo city loaded: employers {e['imported']} new, {e['updated']} updated, "
             f"{e['unchanged']} unchanged, {e['rejected']} rejected; assigned {a['assigned']} of "
-            f"{a['total']}, unassigned {a['unassigned']}, ties {a['ties']}; {accounts['added']} accounts added. "
+            f"{a['total']}, unassigned {a['unassigned']}, ties {a['ties']}; {accounts['added']} accounts added"
+            + (f"; sample record: {report['sample_record']['complaints']} complaints, {report['sample_record']['cases']} "
+               f"cases, {report['sample_record']['inspections']} inspections, {report['sample_record']['incidents']} "
+               "incident" if report.get("sample_record") else "") + ". "
             f"Log in as admin, planner, leader or an inspector such as jc419901001-1 or xg419901001001-1 "
             f"with {where}")
     if serve:

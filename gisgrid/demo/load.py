@@ -47,11 +47,12 @@ def demo_files(home: Path, employers: int) -> dict[str, Path]:
 
 
 def load_demo(engine: Engine, home: Path, employers: int = DEFAULT_EMPLOYERS, commit: bool = True,
-              password: str | None = None) -> dict:
+              password: str | None = None, sample_record: bool = False) -> dict:
     """Load grids (3 levels), activate them, import employers, assign, add 四定 staff and accounts.
 
     ``password`` is the demo accounts' password (GISGRID_DEMO_PASSWORD); without one a
-    password is generated once into ``home/demo-password`` (0600).
+    password is generated once into ``home/demo-password`` (0600). ``sample_record`` adds
+    sample complaints, cases, inspections and an incident (gisgrid.demo.supervision).
     Idempotent: a second run finds the grids active and every employer unchanged.
     """
     files = demo_files(home, employers)
@@ -79,6 +80,10 @@ def load_demo(engine: Engine, home: Path, employers: int = DEFAULT_EMPLOYERS, co
             report["assignment"] = assignment_summary(session)
         report["staff_added"] = add_demo_staff(session)
         report["accounts"] = add_demo_accounts(session, home, password)
+        if sample_record:
+            from gisgrid.demo.supervision import add_demo_supervision
+
+            report["sample_record"] = add_demo_supervision(session)
     report["committed"] = commit
     return report
 
