@@ -42,6 +42,9 @@ _LOCAL_FILES = {
     "markercluster.default.css": "leaflet.markercluster/MarkerCluster.Default.css",
     # folium's VectorGridProtobuf asks for @latest on unpkg; we ship 1.3.0 (the latest).
     "leaflet.vectorgrid.bundled.js": "leaflet.vectorgrid/Leaflet.VectorGrid.bundled.js",
+    # folium's GeoMan asks for @latest on unpkg; we ship 2.18.3 (the plan editor loads it itself).
+    "leaflet-geoman.js": "leaflet-geoman/leaflet-geoman.js",
+    "leaflet-geoman.css": "leaflet-geoman/leaflet-geoman.css",
 }
 
 # Links folium's Map adds for every map "just in case", by link name, and the element types
