@@ -203,7 +203,7 @@ def write_register_books(path, grids, employers: pd.DataFrame, staff: pd.DataFra
                 sheets.append(_write_grid_sheet(book, grid, cells, rows_of.get(grid.code, ()), staff, meta))
             files.append(str(fname))
         return sheets, files
-    with _workbook(path) as book:
+    with _workbook(path, len(employers)) as book:
         _write_index_sheet(book, grids, meta, len(outside) if outside is not None else None)
         for grid in grids.itertuples():
             sheets.append(_write_grid_sheet(book, grid, cells, rows_of.get(grid.code, ()), staff, meta))
@@ -236,8 +236,12 @@ def _safe(name: str) -> str:
     return re.sub(r'[\\/:*?"<>|\s]+', "_", name)[:40]
 
 
-def _workbook(target):
-    return open_workbook(target)
+#: Up to this many employers a register's sheets are assembled in memory (faster, ~2 kB each).
+IN_MEMORY_ROWS = 100_000
+
+
+def _workbook(target, rows: int = 0):
+    return open_workbook(target, in_memory=rows <= IN_MEMORY_ROWS)
 
 
 def _formats(book) -> dict:
