@@ -34,12 +34,15 @@ class EditRefused(Conflict):
 
 def split_grid(session: Session, generation: str, code: str, line, *, version: int | None = None,
                new_codes: list[str] | None = None, actor: str = "cli", max_vertices: int | None = None,
-               validation: str = "touched") -> dict:
+               validation: str = "touched", names: list[str] | None = None, keep_at=None) -> dict:
     """Split grid ``code`` along ``line`` (a LineString crossing it).
 
     The part first in reading order (north → south, west → east) keeps the code
-    and identity; the others get ``new_codes`` or the next free codes under the
-    parent. Children follow the part that holds their representative point (a
+    and identity — or, with ``keep_at`` (a lon/lat point), the part covering that
+    point (the editor's undo of a merge gives the removed grid's code back to its
+    own area); the others get ``new_codes`` or the next free codes under the
+    parent. ``names`` names the first parts in that order (the others: the grid's
+    name for the first, "…（分）" for the new ones). Children follow the part that holds their representative point (a
     child the line crosses is refused: split it first). A line of more than
     ``max_vertices`` vertices is refused before anything is read.
 
@@ -60,11 +63,19 @@ def split_grid(session: Session, generation: str, code: str, line, *, version: i
     pieces = _reading_order(pieces)
     if len(pieces) < 2:
         raise InputError(f"the line does not cut grid {code} in two; draw it across the grid, end to end")
+    if keep_at is not None:
+        point = _point(keep_at)
+        pieces.sort(key=lambda piece: not piece.covers(point))
+    if names is not None and len(names) > len(pieces):
+        raise InputError(f"the line cuts grid {code} into {len(pieces)} parts; {len(names)} names were given")
     codes = [code] + _codes_for(session, gen_id, grid, len(pieces) - 1, new_codes)
     _set_geometry(session, grid["id"], pieces[0])
     ids = [grid["id"]]
     for piece, new in zip(pieces[1:], codes[1:]):
         ids.append(_insert_like(session, grid, new, piece))
+    if names is not None:
+        for grid_id, name in zip(ids, names):
+            session.execute(sa.text("UPDATE grid SET name = :n WHERE id = :i"), {"n": name, "i": grid_id})
     renumbered = _reparent_children(session, gen_id, grid, ids, codes)
     result = {"edit": "split", "code": code, "codes": codes,
               "areas_m2": [_area(session, i) for i in ids], "renumbered": renumbered}
@@ -73,10 +84,12 @@ def split_grid(session: Session, generation: str, code: str, line, *, version: i
 
 
 def merge_grids(session: Session, generation: str, codes: list[str], *,
-                versions: dict[str, int] | None = None, actor: str = "cli", validation: str = "touched") -> dict:
+                versions: dict[str, int] | None = None, actor: str = "cli", validation: str = "touched",
+                name: str | None = None) -> dict:
     """Merge adjacent grids of one parent into the one with the lowest code.
 
-    The others are removed; their children move to the merged grid.
+    The others are removed; their children move to the merged grid, which is
+    renamed ``name`` when one is given.
 
     Examples
     --------
@@ -97,6 +110,8 @@ def merge_grids(session: Session, generation: str, codes: list[str], *,
     union = polygonal(shapely.union_all([g["geom"] for g in grids]))
     keep, others = grids[0], grids[1:]
     _set_geometry(session, keep["id"], union)
+    if name is not None:
+        session.execute(sa.text("UPDATE grid SET name = :n WHERE id = :i"), {"n": name, "i": keep["id"]})
     for other in others:
         session.execute(sa.text("UPDATE grid SET parent_id = :k WHERE parent_id = :o"),
                         {"k": keep["id"], "o": other["id"]})
@@ -413,6 +428,15 @@ def _geometry(value, allowed: tuple[str, ...], what: str, max_vertices: int | No
     if max_vertices is not None:
         _check_vertex_count(int(shapely.get_num_coordinates(value)), max_vertices, what)
     return value
+
+
+def _point(value) -> shapely.Point:
+    """A ``[lon, lat]`` pair (the editor's ``keep_at``) as a point."""
+    ok = (isinstance(value, (list, tuple)) and len(value) == 2
+          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in value))
+    if not ok:
+        raise InputError(f"keep_at was {str(value)[:40]!r}; expected [lon, lat] in CGCS2000 degrees")
+    return shapely.Point(value)
 
 
 def _count_positions(geometry) -> int:

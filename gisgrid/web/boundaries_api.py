@@ -20,12 +20,15 @@ from flask import Blueprint, Response, current_app
 from gisgrid.boundaries.edit import merge_grids, move_unit, replace_geometry, split_grid
 from gisgrid.boundaries.validate import public_report, report_geojson, validate_generation
 from gisgrid.db.queries import find_generation
-from gisgrid.errors import GisgridError, NotFound
+from gisgrid.errors import GisgridError, InputError, NotFound
 from gisgrid.web.db import get_session
 from gisgrid.web.params import (
-    CODE_CHARS, NAME_CHARS, arg_int, check_text, field_codes, field_int, field_number, field_text,
+    CODE_CHARS, NAME_CHARS, arg_int, check_text, shown, field_codes, field_int, field_number, field_text,
     field_versions, json_object,
 )
+
+#: The longest grid name an edit may give (the grid table's name column).
+GRID_NAME_CHARS = 100
 
 bp = Blueprint("boundaries_api", __name__, url_prefix="/api/generations/<generation>")
 
@@ -130,15 +133,35 @@ def validation_geojson(generation: str):
 def split(generation: str, code: str):
     generation, code, body = _generation(generation), _code(code), _body()
     version, new_codes, actor = field_int(body, "version", "版本号"), field_codes(body, "new_codes", "新编码"), _actor(body)
+    names = _names(body, "names", "各部分的名称")
     return _run(lambda s: split_grid(s, generation, code, body.get("line"), version=version,
-                                     new_codes=new_codes or None, actor=actor, max_vertices=_max_vertices()))
+                                     new_codes=new_codes or None, actor=actor, max_vertices=_max_vertices(),
+                                     names=names, keep_at=body.get("keep_at")))
+
+
+def _names(body: dict, key: str, what: str) -> list[str] | None:
+    """``body[key]`` as a list of grid names (absent: None), each checked like a grid name."""
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not 1 <= len(value) <= 100:
+        raise InputError(f"{what}（\"{key}\"）为 {shown(value)}；应为 1–100 个名称的列表，如 [\"甲社区\", \"乙社区\"]")
+    return [_grid_name(name, f"{what}中的名称") for name in value]
+
+
+def _grid_name(value: object, what: str) -> str:
+    name = check_text(value, what, GRID_NAME_CHARS).strip()
+    if not name:
+        raise InputError(f"{what}为空；应为网格的名称，如“东风社区”")
+    return name
 
 
 @bp.post("/merge")
 def merge(generation: str):
     generation, body = _generation(generation), _body()
     codes, versions, actor = field_codes(body, "codes", "要合并的网格"), field_versions(body), _actor(body)
-    return _run(lambda s: merge_grids(s, generation, codes, versions=versions, actor=actor))
+    name = None if body.get("name") is None else _grid_name(body["name"], "合并后的名称（\"name\"）")
+    return _run(lambda s: merge_grids(s, generation, codes, versions=versions, actor=actor, name=name))
 
 
 @bp.post("/grids/<code>/move")
