@@ -29,7 +29,7 @@ __all__ = ["export_statistics", "write_statistics_sheet", "statistics_title", "F
 
 FORMATS = (".xlsx", ".csv")
 FONT_PT = 10
-CODE_W, NAME_W, PARENT_W, VALUE_W, WIDE_W = 12, 11, 8, 6, 8
+CODE_W, NAME_W, PARENT_W, VALUE_W, WIDE_W = 11, 10, 8, 6, 8
 WIDE = {"headcount"}  # a city's workers run to seven digits
 HEADER_TOP = 4  # rows 0-3: title, unit and date, scope, blank
 NOTES = (
@@ -123,7 +123,7 @@ def write_statistics_sheet(book, stats: GridStatistics, title: str, issuer: str,
         "total_int": book.add_format({**base, "border": 1, "bold": True, "bg_color": "#F3F6F9",
                                       "num_format": "#,##0"}),
         "total_pct": book.add_format({**base, "border": 1, "bold": True, "bg_color": "#F3F6F9", "num_format": "0.0"}),
-        "note": book.add_format({**base, "font_size": 9, "text_wrap": True, "valign": "top"}),
+        "note": book.add_format({**base, "text_wrap": True, "valign": "top"}),
     }
     sheet = book.add_worksheet((sheet_name or "网格统计")[:31])
     parent_col = _with_parent(stats)

@@ -72,8 +72,6 @@ def test_register_one_sheet_per_community_with_codes_as_text(demo_session, tmp_p
 def _assert_prints_readably(ws, paper: str = "A4") -> None:
     """Read the print set-up back: A4 landscape, header repeated, one page wide, and the
     scale that fitting the columns' widths to the page gives times the cells' font ≥ 9 pt."""
-    from openpyxl.utils import get_column_letter
-
     from gisgrid.export.printing import PAPERS, fit_scale
 
     assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.paperSize) == PAPERS[paper][0]
@@ -81,7 +79,9 @@ def _assert_prints_readably(ws, paper: str = "A4") -> None:
     assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth in (1, None)
     assert ws.page_setup.fitToHeight == 0
     # xlsxwriter stores a width w as (7w + 5) / 7 characters; fit_scale takes w.
-    widths = [(ws.column_dimensions[get_column_letter(c)].width * 7 - 5) / 7 for c in range(1, ws.max_column + 1)]
+    # openpyxl keeps neighbouring columns of one width as one dimension (min..max)
+    stored = [dim.width for dim in ws.column_dimensions.values() for _ in range(dim.min, dim.max + 1)]
+    widths = [(w * 7 - 5) / 7 for w in stored]
     scale = fit_scale(widths, paper, margin_in=float(ws.page_margins.left))
     assert float(ws.page_margins.left) == float(ws.page_margins.right)
     fonts = {cell.font.sz for row in ws.iter_rows(min_row=HEADER_ROW + 1, max_row=HEADER_ROW + 30) for cell in row
