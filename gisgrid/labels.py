@@ -16,7 +16,7 @@ KIND_LABELS: dict[str, str] = {
 ROLE_LABELS: dict[str, str] = {"full_time": "专职监察员", "part_time": "兼职监察员", "coordinator": "协管员"}
 
 #: generation.status → label
-GENERATION_STATUS: dict[str, str] = {"draft": "草稿", "active": "现行", "retired": "已停用"}
+GENERATION_STATUS: dict[str, str] = {"draft": "草稿", "active": "现行", "retired": "已停用", "scheduled": "待生效"}
 
 #: employer.located_by → how the point was obtained
 LOCATED_BY_LABELS: dict[str, str] = {

@@ -17,6 +17,7 @@ ROLES: dict[str, str] = {
 CAPABILITIES: dict[str, str] = {
     "grids.read": "查看网格（各版本、草稿）",
     "grids.edit": "编辑网格草稿、导入、启用",
+    "grids.publish": "发布网格方案（启用或定于某日生效）",
     "employers.points": "查看用人单位点位和网格内户数",
     "employers.personal": "查看用人单位档案（法定代表人、联系人、电话等）",
     "employers.write": "记录走访、更正联系信息、人工标注位置",

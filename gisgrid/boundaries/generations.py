@@ -38,7 +38,12 @@ def get_or_create_draft(session: Session, name: str) -> Generation:
 
 
 def activate_generation(session: Session, name: str, effective_from: dt.date | None = None) -> dict:
-    """Make draft ``name`` the active generation; retire the current one.
+    """Make draft ``name`` the active generation from ``effective_from`` (default today).
+
+    A date after today *schedules* the switch instead: the draft is validated now and waits
+    as ``scheduled``; the active generation stays in force until the day before (its
+    ``effective_to``), and :func:`switch_due_generation` activates it on the day. The report
+    says which (``scheduled``); only an activation today is followed by reassigning employers.
 
     Runs in the caller's transaction, so the switch and the reassignment that the
     caller runs next are one atomic change. The draft is validated first: any
@@ -48,26 +53,34 @@ def activate_generation(session: Session, name: str, effective_from: dt.date | N
     Raises
     ------
     Conflict
-        When the draft has validation errors, has no grids, or is retired.
+        When the draft has validation errors, has no grids, or is retired; when another
+        generation is scheduled already.
     """
     gen = find_generation(session, name)
     if gen.status == "active":
-        return {"generation": gen.name, "changed": False, "retired": None,
+        return {"generation": gen.name, "changed": False, "retired": None, "scheduled": False,
                 "effective_from": gen.effective_from.isoformat() if gen.effective_from else None}
-    if gen.status != "draft":
+    if gen.status not in ("draft", "scheduled"):
         raise Conflict(f"generation {name!r} is {gen.status}; only a draft can be activated")
     count = session.scalar(sa.text("SELECT count(*) FROM grid WHERE generation_id = :g"), {"g": gen.id})
     if not count:
         raise Conflict(f"generation {name!r} has no grids; import grids into it first")
-    _refuse_invalid(session, gen.name)
-    effective_from = effective_from or clock.today()
+    today = clock.today()
+    effective_from = effective_from or (gen.effective_from if gen.status == "scheduled" else None) or today
     current = active_generation(session)
+    if current is not None and current.effective_from and effective_from <= current.effective_from:
+        raise InputError(
+            f"--effective-from was {effective_from}; it must be after {current.effective_from}, "
+            f"when the active generation {current.name!r} took effect"
+        )
+    if effective_from > today:
+        return _schedule(session, gen, current, effective_from)
+    waiting = session.scalar(sa.select(Generation).where(Generation.status == "scheduled", Generation.id != gen.id))
+    if waiting is not None:
+        raise Conflict(f"generation {waiting.name!r} is scheduled to take effect on {waiting.effective_from}; "
+                       f"cancel it first (gisgrid grids unschedule {waiting.name}) or activate that one")
+    _refuse_invalid(session, gen.name)
     if current is not None:
-        if current.effective_from and effective_from <= current.effective_from:
-            raise InputError(
-                f"--effective-from was {effective_from}; it must be after {current.effective_from}, "
-                f"when the active generation {current.name!r} took effect"
-            )
         current.status = "retired"
         current.effective_to = effective_from - dt.timedelta(days=1)
         session.flush()
@@ -80,7 +93,82 @@ def activate_generation(session: Session, name: str, effective_from: dt.date | N
     gen.effective_from = effective_from
     session.flush()
     return {"generation": gen.name, "changed": True, "retired": current.name if current else None,
-            "effective_from": effective_from.isoformat(), "lineage": lineage}
+            "scheduled": False, "effective_from": effective_from.isoformat(), "lineage": lineage}
+
+
+def _schedule(session: Session, gen: Generation, current: Generation | None, effective_from: dt.date) -> dict:
+    other = session.scalar(sa.select(Generation).where(Generation.status == "scheduled", Generation.id != gen.id))
+    if other is not None:
+        raise Conflict(f"generation {other.name!r} is already scheduled to take effect on {other.effective_from}; "
+                       f"cancel it first (gisgrid grids unschedule {other.name})")
+    _refuse_invalid(session, gen.name)
+    gen.status = "scheduled"
+    gen.effective_from = effective_from
+    if current is not None:
+        current.effective_to = effective_from - dt.timedelta(days=1)
+    session.flush()
+    return {"generation": gen.name, "changed": False, "scheduled": True, "retired": None,
+            "effective_from": effective_from.isoformat(),
+            "in_force_until": current.effective_to.isoformat() if current is not None else None,
+            "replaces": current.name if current is not None else None}
+
+
+def unschedule_generation(session: Session, name: str) -> dict:
+    """A scheduled generation back to a draft; the active one stays in force with no end."""
+    gen = find_generation(session, name)
+    if gen.status != "scheduled":
+        raise Conflict(f"generation {name!r} is {gen.status}, not scheduled")
+    gen.status, gen.effective_from = "draft", None
+    current = active_generation(session)
+    if current is not None:
+        current.effective_to = None
+    session.flush()
+    return {"generation": gen.name, "status": "draft"}
+
+
+def switch_due_generation(session: Session, today: dt.date | None = None) -> dict | None:
+    """Activate the scheduled generation whose day has come (None when there is none): the
+    caller reassigns employers in the same transaction."""
+    today = today or clock.today()
+    gen = session.scalar(sa.select(Generation).where(Generation.status == "scheduled",
+                                                     Generation.effective_from <= today).with_for_update())
+    if gen is None:
+        return None
+    return activate_generation(session, gen.name, gen.effective_from)
+
+
+def staffing_after_switch(session: Session, name: str) -> dict:
+    """What a switch to ``name`` means for the 四定 staff: the assignments in force whose grid
+    is not in ``name`` (to be reassigned: their grid disappears), and the grids of ``name``
+    nobody answers for (new grids, or grids whose staff were not carried over)."""
+    gen = find_generation(session, name)
+    today = clock.today()
+    in_force = "(sg.valid_from IS NULL OR sg.valid_from <= :d) AND (sg.valid_to IS NULL OR sg.valid_to >= :d)"
+    orphaned = session.execute(sa.text(f"""
+        SELECT s.id AS staff_id, s.name AS staff_name, s.role, g.code, g.name AS grid_name
+        FROM staff_grid sg JOIN staff s ON s.id = sg.staff_id
+        JOIN grid g ON g.identity = sg.grid_identity
+        JOIN generation n ON n.id = g.generation_id AND n.status = 'active'
+        WHERE {in_force}
+          AND NOT EXISTS (SELECT 1 FROM grid x WHERE x.generation_id = :gen AND x.identity = sg.grid_identity)
+        ORDER BY g.code, s.name"""), {"d": today, "gen": gen.id}).mappings().all()
+    unstaffed = session.execute(sa.text(f"""
+        SELECT g.code, g.name, g.level FROM grid g
+        WHERE g.generation_id = :gen AND g.level > 1
+          AND NOT EXISTS (SELECT 1 FROM staff_grid sg WHERE sg.grid_identity = g.identity AND {in_force})
+        ORDER BY g.level, g.code"""), {"d": today, "gen": gen.id}).mappings().all()
+    return {"to_reassign": [dict(r) for r in orphaned], "unstaffed": [dict(r) for r in unstaffed]}
+
+
+def switch_and_reassign(session: Session, today: dt.date | None = None) -> dict | None:
+    """:func:`switch_due_generation` and, when it switched, every employer reassigned to the new
+    plan in the same transaction (the worker and ``gisgrid grids switch-due`` run this)."""
+    from gisgrid.analysis.assign import assign_employers
+
+    report = switch_due_generation(session, today)
+    if report is not None:
+        report["assignment"] = assign_employers(session, report["generation"])
+    return report
 
 
 def _refuse_invalid(session: Session, name: str) -> None:

@@ -193,12 +193,54 @@ def grids_activate(ctx: Context, name: str, effective_from, commit: bool):
 
     with session_scope(ctx.engine, commit=commit) as session:
         report = activate_generation(session, name, effective_from.date() if effective_from else None)
+        if report["scheduled"]:
+            report["committed"] = commit
+            verb = "scheduled" if commit else "would schedule (dry run; add --commit)"
+            return report, (f"{verb} {name!r} to take effect on {report['effective_from']}; "
+                            + (f"{report['replaces']!r} stays in force until {report['in_force_until']}. "
+                               if report["replaces"] else "")
+                            + "It switches by itself on that day (the worker of gisgrid serve, or "
+                              "`gisgrid grids switch-due --commit` from cron); employers are reassigned then")
         report["assignment"] = assign_employers(session, name)
     report["committed"] = commit
     a = report["assignment"]
     verb = "activated" if commit else "would activate (dry run; add --commit)"
     return report, (f"{verb} {name!r} from {report['effective_from']}; assigned {a['assigned']} of "
                     f"{a['total']} employers, {a['unassigned']} unassigned, {a['ties']} ties")
+
+
+@grids.command("unschedule")
+@click.argument("name")
+@click.option("--commit", is_flag=True)
+@json_option
+@click.pass_obj
+def grids_unschedule(ctx: Context, name: str, commit: bool):
+    """Cancel a scheduled switch: the generation goes back to a draft."""
+    from gisgrid.boundaries.generations import unschedule_generation
+    from gisgrid.db.engine import session_scope
+
+    with session_scope(ctx.engine, commit=commit) as session:
+        report = unschedule_generation(session, name)
+    return {**report, "committed": commit}, (f"{'cancelled' if commit else 'would cancel (dry run; add --commit)'} "
+                                             f"the scheduled switch to {name!r}")
+
+
+@grids.command("switch-due")
+@click.option("--commit", is_flag=True)
+@json_option
+@click.pass_obj
+def grids_switch_due(ctx: Context, commit: bool):
+    """Activate the scheduled generation if its day has come, and reassign employers (for cron)."""
+    from gisgrid.boundaries.generations import switch_and_reassign
+    from gisgrid.db.engine import session_scope
+
+    with session_scope(ctx.engine, commit=commit) as session:
+        report = switch_and_reassign(session)
+    if report is None:
+        return {"switched": False, "committed": commit}, "no scheduled generation is due"
+    return {**report, "switched": True, "committed": commit}, (
+        f"{'switched to' if commit else 'would switch to (dry run; add --commit)'} {report['generation']!r} "
+        f"from {report['effective_from']}; assigned {report['assignment']['assigned']} employers")
 
 
 @grids.command("draft")

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 SRID = 4490
-GENERATION_STATUSES = ("draft", "active", "retired")
+GENERATION_STATUSES = ("draft", "active", "retired", "scheduled")
 GRID_KINDS = ("city", "district", "street", "town", "township", "park", "community", "village", "grid")
 
 
@@ -33,6 +33,7 @@ class Generation(Base):
     __table_args__ = (
         CheckConstraint(f"status IN {GENERATION_STATUSES}", name="generation_status_ck"),
         Index("generation_one_active", "status", unique=True, postgresql_where=text("status = 'active'")),
+        Index("generation_one_scheduled", "status", unique=True, postgresql_where=text("status = 'scheduled'")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -95,6 +95,21 @@ async def _retry_stalled_jobs(app) -> int:
     return len(list(stalled))
 
 
+def switch_scheduled_plan(settings: Settings) -> dict | None:
+    """A plan published with a future effective date takes effect on its day by itself: the
+    worker of ``gisgrid serve`` checks every :data:`STALLED_AFTER_S` seconds (a cheap query
+    until the day comes; then the switch and the reassignment, in one transaction)."""
+    from gisgrid.boundaries.generations import switch_and_reassign
+    from gisgrid.db.engine import database_url, get_engine, session_scope
+
+    # The worker prepared the database when it started (make_queue_app).
+    with session_scope(get_engine(database_url(settings))) as session:
+        report = switch_and_reassign(session)
+    if report is not None:
+        log.warning("the scheduled plan %r took effect from %s", report["generation"], report["effective_from"])
+    return report
+
+
 def run_worker(settings: Settings, *, wait: bool = True, concurrency: int = 1) -> None:
     """Run a worker on the export queue.
 
@@ -110,10 +125,15 @@ def run_worker(settings: Settings, *, wait: bool = True, concurrency: int = 1) -
                 await _retry_stalled_jobs(app)
             except Exception:  # a passing database error: the next round tries again
                 log.exception("looking for stalled export jobs failed")
+            try:
+                await asyncio.to_thread(switch_scheduled_plan, settings)
+            except Exception:
+                log.exception("switching to a scheduled plan failed; the next round tries again")
 
     async def main():
         async with app.open_async():
             await _retry_stalled_jobs(app)
+            await asyncio.to_thread(switch_scheduled_plan, settings)
             watcher = asyncio.create_task(watch_stalled()) if wait else None
             try:
                 await app.run_worker_async(queues=[QUEUE], concurrency=concurrency, wait=wait,

@@ -69,6 +69,7 @@ ACCESS: dict[str, str] = {
     "boundaries_api.move": "grids.edit",
     "boundaries_api.geometry": "grids.edit",
     "boundaries_api.draft": "grids.edit",
+    "boundaries_api.publish": "grids.publish",
     # counts per grid of a whole plan: users who see every grid only (else 404, the view)
     "boundaries_api.balance": "employers.points",
     "employers_api.employer_list": "employers.personal",

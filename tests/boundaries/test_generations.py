@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import sqlalchemy as sa
 from shapely.geometry import box
 
+from gisgrid import clock
 from tests.boundaries.defects import CITY, S1, S2, V1, V2, V3, V4, layers, lonlat, write_layers
 
 V5 = "419999002003"
@@ -70,8 +72,9 @@ def test_diff_lists_added_removed_changed_and_moved_employers(run_cli, tmp_path,
     assert f"+ {V5} 新村" in text and f"- {V2} 向阳社区" in text and "2 employers would change grid" in text
 
 
-def test_identity_kept_for_unchanged_grids_and_lineage_recorded(run_cli, tmp_path, engine):
+def test_identity_kept_for_unchanged_grids_and_lineage_recorded(run_cli, tmp_path, engine, monkeypatch):
     _setup(run_cli, tmp_path, engine)
+    monkeypatch.setattr(clock, "today", lambda: dt.date(2027, 1, 5))  # the day has come: activated at once
     out = json.loads(run_cli("grids", "activate", "g2", "--effective-from", "2027-01-01", "--commit",
                              "--json").output)
     assert out["lineage"] == 4
@@ -88,8 +91,51 @@ def test_identity_kept_for_unchanged_grids_and_lineage_recorded(run_cli, tmp_pat
     assert relations == (f"{V1}<{V1}:merge {V1}<{V2}:merge {V3}<{V3}:split {V5}<{V3}:split")
 
 
-def test_generation_in_force_on_a_date(run_cli, tmp_path, engine):
+def test_a_future_date_schedules_the_switch_and_the_old_plan_stays_in_force(run_cli, tmp_path, engine,
+                                                                            monkeypatch):
     _setup(run_cli, tmp_path, engine)
+    monkeypatch.setattr(clock, "today", lambda: dt.date(2026, 12, 1))
+    assigned = _scalar(engine, "SELECT count(*) FROM assignment a JOIN generation n ON n.id = a.generation_id "
+                               "WHERE n.name = 'g1'")
+    dry = run_cli("grids", "activate", "g2", "--effective-from", "2027-01-01")
+    assert "would schedule" in dry.output and _scalar(engine, "SELECT status FROM generation WHERE name = 'g2'") == "draft"
+    out = json.loads(run_cli("grids", "activate", "g2", "--effective-from", "2027-01-01", "--commit", "--json").output)
+    assert out["scheduled"] and out["in_force_until"] == "2026-12-31" and out["replaces"] == "g1"
+    statuses = dict(engine.connect().execute(sa.text("SELECT name, status FROM generation")).all())
+    assert statuses == {"g1": "active", "g2": "scheduled"}
+    # until the day: the current plan for maps and assignment, both by date
+    assert {g["generation"] for g in json.loads(run_cli("grids", "list", "--json").output)} == {"g1"}
+    old = json.loads(run_cli("grids", "list", "--on", "2026-06-01", "--level", "3", "--json").output)
+    new = json.loads(run_cli("grids", "list", "--on", "2027-02-01", "--level", "3", "--json").output)
+    assert {g["generation"] for g in old} == {"g1"} and V2 in [g["code"] for g in old]
+    assert {g["generation"] for g in new} == {"g2"} and V5 in [g["code"] for g in new]
+    assert _scalar(engine, "SELECT count(*) FROM assignment a JOIN generation n ON n.id = a.generation_id "
+                           "WHERE n.name = 'g1'") == assigned
+    assert "no scheduled generation is due" in run_cli("grids", "switch-due", "--commit").output
+    # the day comes: the worker's check (or cron) switches and reassigns
+    monkeypatch.setattr(clock, "today", lambda: dt.date(2027, 1, 1))
+    switched = json.loads(run_cli("grids", "switch-due", "--commit", "--json").output)
+    assert switched["switched"] and switched["generation"] == "g2" and switched["assignment"]["total"] > 0
+    statuses = dict(engine.connect().execute(sa.text("SELECT name, status FROM generation")).all())
+    assert statuses == {"g1": "retired", "g2": "active"}
+    assert _scalar(engine, "SELECT effective_to FROM generation WHERE name = 'g1'") == dt.date(2026, 12, 31)
+    assert _scalar(engine, "SELECT count(*) FROM grid_lineage") > 0
+
+
+def test_a_scheduled_switch_can_be_cancelled(run_cli, tmp_path, engine, monkeypatch):
+    _setup(run_cli, tmp_path, engine)
+    monkeypatch.setattr(clock, "today", lambda: dt.date(2026, 12, 1))
+    run_cli("grids", "activate", "g2", "--effective-from", "2027-01-01", "--commit")
+    assert "cancelled" in run_cli("grids", "unschedule", "g2", "--commit").output
+    rows = dict(engine.connect().execute(sa.text("SELECT name, status || ' ' || coalesce(effective_to::text, '-') "
+                                                 "FROM generation")).all())
+    assert rows == {"g1": "active -", "g2": "draft -"}
+    assert "not scheduled" in run_cli("grids", "unschedule", "g2", "--commit", expect=1).output
+
+
+def test_generation_in_force_on_a_date(run_cli, tmp_path, engine, monkeypatch):
+    _setup(run_cli, tmp_path, engine)
+    monkeypatch.setattr(clock, "today", lambda: dt.date(2027, 1, 5))
     run_cli("grids", "activate", "g2", "--effective-from", "2027-01-01", "--commit")
     old = json.loads(run_cli("grids", "list", "--on", "2026-06-01", "--level", "3", "--json").output)
     new = json.loads(run_cli("grids", "list", "--on", "2027-02-01", "--level", "3", "--json").output)

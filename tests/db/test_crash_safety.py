@@ -187,12 +187,12 @@ def test_activation_killed_mid_way_leaves_the_old_generation_active(run_cli, cit
     dispose_engines()
     before = snapshot(db_url)
     assert dict((n, s) for n, s, _ in before["generations"]) == {"2026": "active", "2027": "draft"}
-    statement = kill_during(db_url, cli_env, ["grids", "activate", "2027", "--effective-from", "2027-01-01",
+    statement = kill_during(db_url, cli_env, ["grids", "activate", "2027", "--effective-from", "2026-07-01",
                                               "--commit"], ACTIVATE_PHASES[phase])
     wait_for_orphans(db_url)
     after = snapshot(db_url)
     assert after == before, f"killed in {statement[:80]!r}"
-    done = run_cli("grids", "activate", "2027", "--effective-from", "2027-01-01", "--commit", "--json")
+    done = run_cli("grids", "activate", "2027", "--effective-from", "2026-07-01", "--commit", "--json")
     assert '"committed": true' in done.output
     again = snapshot(db_url)
     assert {n: s for n, s, _ in again["generations"]} == {"2026": "retired", "2027": "active"}

@@ -205,7 +205,7 @@ def test_activation_and_a_drafts_assignment(run_cli, tmp_path, engine):
         old = dict(conn.execute(sa.text("SELECT id, grid_id FROM employer")).all())
     assert_scope_right(engine)  # still the 2026 grids
     with Session(engine) as session:  # activated without reassigning: the trigger follows
-        activate_generation(session, "2027", dt.date(2027, 1, 1))
+        activate_generation(session, "2027", dt.date(2026, 7, 1))
         session.commit()
     assert assert_scope_right(engine) == before
     with engine.connect() as conn:
@@ -213,7 +213,7 @@ def test_activation_and_a_drafts_assignment(run_cli, tmp_path, engine):
         assert {g for g in now.values() if g} <= set(conn.execute(sa.text(
             "SELECT g.id FROM grid g JOIN generation n ON n.id = g.generation_id WHERE n.name = '2027'")).scalars())
     assert sum(1 for i in old if old[i] and now[i] and old[i] != now[i]) >= before
-    run_cli("grids", "activate", "2028", "--effective-from", "2028-01-01", "--commit")  # the CLI's way
+    run_cli("grids", "activate", "2028", "--effective-from", "2026-10-01", "--commit")  # the CLI's way
     assert assert_scope_right(engine) == before
     with Session(engine) as session:  # and a repair counts the same again
         session.execute(sa.text("DELETE FROM employer_grid_cell WHERE z = 11"))

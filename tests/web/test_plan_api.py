@@ -81,3 +81,29 @@ def test_balance_refusals(plan_app):
             "SELECT username FROM app_user WHERE role = 'inspector' ORDER BY username LIMIT 1")).scalar()
     answer = plan_app.test_client(user=inspector, role="inspector").get(f"/api/generations/{source}/balance")
     assert answer.status_code == 404
+
+
+def test_publishing_a_draft_schedules_or_activates_and_lists_the_staff_to_redo(demo_copy_app, monkeypatch):
+    import datetime as dt
+
+    from gisgrid import clock
+    from gisgrid.db.engine import dispose_engines, get_engine
+
+    app = demo_copy_app("publish_city")
+    monkeypatch.setattr(clock, "today", lambda: dt.date(2026, 12, 1))
+    admin, planner = app.test_client(), app.test_client(user="planner")
+    assert planner.post("/api/generations/示范市网格2026版/drafts", json={"name": "2027方案"}).status_code == 201
+    assert planner.post("/api/generations/2027方案/publish", json={"effective_from": "2027-01-01"}).status_code == 403
+    bad = admin.post("/api/generations/2027方案/publish", json={"effective_from": "2027/01/01"})
+    assert bad.status_code == 400 and "YYYY-MM-DD" in bad.get_data(as_text=True)
+    answer = admin.post("/api/generations/2027方案/publish", json={"effective_from": "2027-01-01"})
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+    report = answer.get_json()
+    assert report["scheduled"] and report["in_force_until"] == "2026-12-31"
+    assert report["to_reassign"] == []  # a copy keeps every grid's identity: the staff come along
+    with get_engine(app.config["GISGRID_SETTINGS"].database_url).connect() as conn:
+        import sqlalchemy as sa
+        statuses = dict(conn.execute(sa.text("SELECT name, status FROM generation")).all())
+        actor = conn.execute(sa.text("SELECT actor FROM audit_log WHERE action = 'generation.publish'")).scalar()
+    assert statuses == {"示范市网格2026版": "active", "2027方案": "scheduled"} and actor
+    dispose_engines()
