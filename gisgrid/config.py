@@ -14,7 +14,7 @@ from pathlib import Path
 from gisgrid.errors import ConfigError
 from gisgrid.labels import KIND_LABELS, ROLE_LABELS
 
-BASEMAPS = ("none", "osm", "tianditu")
+BASEMAPS = ("none", "osm", "tianditu", "mbtiles:/path/city.mbtiles")
 # Chinese commercial basemaps are in GCJ-02: our CGCS2000 data would sit 300–700 m off.
 GCJ02_BASEMAPS = ("gaode", "amap", "autonavi", "baidu", "bmap", "tencent", "qq")
 DEFAULT_MAP_TILES_ABOVE = 50_000
@@ -89,6 +89,8 @@ class Settings:
     pg_bindir: Path | None = None
     secret_key: str | None = None
     basemap: str = "none"
+    #: the MBTiles file of GISGRID_BASEMAP=mbtiles:PATH (served at /basemap/{z}/{x}/{y})
+    basemap_path: Path | None = None
     tianditu_key: str | None = None
     city_name: str = "示范市"
     issuer: str = "示范市人力资源和社会保障局"
@@ -149,14 +151,24 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """
     env = os.environ if environ is None else environ
     home = Path(env.get("GISGRID_HOME") or Path.home() / ".local/share/gisgrid").expanduser()
-    basemap = env.get("GISGRID_BASEMAP", "none").strip().lower() or "none"
+    raw_basemap = env.get("GISGRID_BASEMAP", "none").strip()
+    basemap = raw_basemap.lower() or "none"
+    basemap_path = None
+    if basemap.startswith("mbtiles:"):
+        from gisgrid.maps.mbtiles import MBTilesError, read_info
+
+        try:
+            basemap_path = read_info(Path(raw_basemap[len("mbtiles:"):].strip())).path
+        except MBTilesError as exc:
+            raise ConfigError(f"GISGRID_BASEMAP: {exc}") from None
+        basemap = "mbtiles"
     if basemap in GCJ02_BASEMAPS:
         raise ConfigError(
             f"GISGRID_BASEMAP was {basemap!r}: that basemap is in GCJ-02 and gisgrid's data is "
             f"CGCS2000 (EPSG:4490), so every grid and employer would be drawn 300–700 m off; "
             f"use one of {', '.join(BASEMAPS)} (tianditu is CGCS2000)"
         )
-    if basemap not in BASEMAPS:
+    if basemap not in BASEMAPS and basemap != "mbtiles":
         raise ConfigError(f"GISGRID_BASEMAP was {basemap!r}; expected one of {', '.join(BASEMAPS)}")
     if basemap == "tianditu" and not env.get("GISGRID_TIANDITU_KEY"):
         raise ConfigError("GISGRID_BASEMAP is 'tianditu' but GISGRID_TIANDITU_KEY is not set")
@@ -174,6 +186,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         pg_bindir=Path(bindir) if bindir else None,
         secret_key=env.get("GISGRID_SECRET_KEY") or None,
         basemap=basemap,
+        basemap_path=basemap_path,
         tianditu_key=env.get("GISGRID_TIANDITU_KEY") or None,
         city_name=env.get("GISGRID_CITY_NAME", "示范市"),
         issuer=env.get("GISGRID_ISSUER", "示范市人力资源和社会保障局"),

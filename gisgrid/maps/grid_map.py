@@ -9,6 +9,7 @@ GeoJSON URL into a cluster layer, so the page stays the same size whatever their
 from __future__ import annotations
 
 import html
+import re
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ __all__ = ["BASEMAPS", "KIND_LABELS", "RISK_LEVELS", "ColourBy", "MapSelector", 
 _UNRATED = ("未评级", "#78909c")
 
 
-BASEMAPS = ("none", "osm", "tianditu")
+BASEMAPS = ("none", "osm", "tianditu", "mbtiles")
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ def build_grid_map(
     static_url: str = "/static/vendor",
     basemap: str = "none",
     tianditu_key: str | None = None,
+    local_basemap: dict | None = None,
     colour_by: ColourBy | None = None,
     selector: MapSelector | None = None,
     problems_url: str | None = None,
@@ -212,7 +214,7 @@ def build_grid_map(
 
     drawn = areas[~(areas.geometry.isna() | areas.geometry.is_empty)]
     fit_to = _lonlat_bounds(focus if focus is not None and not focus.empty else drawn)
-    fmap = _new_map(fit_to, basemap, tianditu_key, title)
+    fmap = _new_map(fit_to, basemap, tianditu_key, title, local_basemap)
     # First, before any layer exists: see _InitialView.
     _InitialView(fit_to).add_to(fmap)
     for name, z_index, pointer_events in _PANES:
@@ -338,7 +340,8 @@ def _lonlat_bounds(gdf: gpd.GeoDataFrame) -> list[list[float]] | None:
 # -- layers ---------------------------------------------------------------------------------
 
 
-def _new_map(bounds, basemap: str, tianditu_key: str | None, title: str) -> folium.Map:
+def _new_map(bounds, basemap: str, tianditu_key: str | None, title: str,
+             local_basemap: dict | None = None) -> folium.Map:
     centre = (
         [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
         if bounds
@@ -350,14 +353,24 @@ def _new_map(bounds, basemap: str, tianditu_key: str | None, title: str) -> foli
     fmap.options.update(min_zoom=_MIN_ZOOM, max_zoom=_MAX_ZOOM)
     if title:
         fmap.get_root().title = html.escape(title)
-    for layer in _basemap_layers(basemap, tianditu_key):
+    for layer in _basemap_layers(basemap, tianditu_key, local_basemap):
         layer.add_to(fmap)
     return fmap
 
 
-def _basemap_layers(basemap: str, tianditu_key: str | None) -> list[folium.TileLayer]:
+def _basemap_layers(basemap: str, tianditu_key: str | None,
+                    local_basemap: dict | None = None) -> list[folium.TileLayer]:
     # Attributions are plain text: an <a href> to the provider would be an external link
     # in the page, and the intranet cannot follow it anyway.
+    if basemap == "mbtiles":
+        if not local_basemap:
+            raise ValueError("basemap 'mbtiles' needs local_basemap (url, attribution, min_zoom, max_zoom)")
+        # The file's attribution is the file's text: tags dropped, the rest escaped (Leaflet
+        # draws attributions as HTML).
+        attribution = html.escape(re.sub(r"<[^>]*>", "", str(local_basemap.get("attribution") or "本地底图")))
+        return [folium.TileLayer(tiles=local_basemap["url"], attr=attribution[:200], name="本地底图",
+                                 max_native_zoom=local_basemap["max_zoom"], max_zoom=_MAX_ZOOM,
+                                 min_zoom=_MIN_ZOOM)]
     if basemap == "osm":
         return [
             folium.TileLayer(

@@ -80,7 +80,7 @@ def draft(generation: str):
 
 @bp.post("/publish")
 def publish(generation: str):
-    """Publish a draft: ``{"effective_from": "YYYY-MM-DD"}`` (default today). Today or earlier:
+    """Publish a draft: ``{"effective_from": "YYYY-MM-DD"}`` (required). Today or earlier:
     activated and every employer reassigned now; a later day: scheduled, the current plan stays
     in force until then. The answer lists the 四定 assignments to redo and the grids without staff."""
     import datetime as dt
@@ -90,12 +90,18 @@ def publish(generation: str):
     from gisgrid.boundaries.generations import activate_generation, staffing_after_switch
 
     name, body = _generation(generation), _body()
-    raw = field_text(body, "effective_from", "生效日期", 10)
+    raw = field_text(body, "effective_from", "生效日期", 10, required=True)
     try:
-        effective = dt.date.fromisoformat(raw) if raw else None
+        effective = dt.date.fromisoformat(raw)
     except ValueError:
         raise InputError(f"生效日期为 {raw[:20]!r}；应为 YYYY-MM-DD") from None
     actor = _actor(body)
+    status = find_generation(get_session(), name).status
+    if status not in ("draft", "scheduled"):
+        from gisgrid.errors import Conflict
+        from gisgrid.labels import GENERATION_STATUS
+
+        raise Conflict(f"网格版本 {name[:100]!r} 是{GENERATION_STATUS.get(status, status)}版本；只有草稿（或待生效的方案）可以发布")
 
     def run(session):
         report = activate_generation(session, name, effective)

@@ -29,6 +29,8 @@ BASEMAP_IMAGE_HOSTS = {
     "osm": ("https://tile.openstreetmap.org",),
     # Leaflet spreads the requests over subdomains t0–t7 ("subdomains": "01234567").
     "tianditu": tuple(f"https://t{i}.tianditu.gov.cn" for i in range(8)),
+    # The local MBTiles basemap is served by the app itself ('self').
+    "mbtiles": (),
 }
 
 # JSON (API answers, GeoJSON) is never meant to be a document; if someone opens it in a

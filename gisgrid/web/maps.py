@@ -65,7 +65,15 @@ def _map_parts(areas, units, employers_url, focus=None, title="", employer_count
     user = current_user()
     page_url = (url_for("maps.employer_page", key="KEY").replace("KEY", "{key}")
                 if user is not None and may(user.role, "employers.personal") else None)
+    local = None
+    if settings.basemap == "mbtiles":
+        from gisgrid.web.tiles import basemap_info
+
+        info = basemap_info(settings)
+        local = {"url": url_for("tiles.basemap_tile", z=0, x=0, y=0).replace("/0/0/0", "/{z}/{x}/{y}"),
+                 "attribution": info.attribution, "min_zoom": info.min_zoom, "max_zoom": info.max_zoom}
     fmap = build_grid_map(areas, units, employers_url=employers_url if employers else None, focus=focus,
+                          local_basemap=local,
                           title=title, employer_tiles_url=tiles_url if employers else None,
                           employer_count=employer_count, tiles_above=settings.map_tiles_above,
                           static_url=url_for("static", filename="vendor").rstrip("/"),

@@ -95,7 +95,7 @@ def add_headers(response: Response) -> Response:
     """``after_request``: the fixed security headers, and no-store on everything personal."""
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
-    if request.endpoint != "static":
+    if request.endpoint not in ("static", "tiles.basemap_tile"):  # basemap tiles hold no personal data
         response.headers["Cache-Control"] = "no-store"
         response.headers.pop("Expires", None)
         response.headers.pop("ETag", None)

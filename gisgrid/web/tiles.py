@@ -55,3 +55,38 @@ def _tile_address(z: str, x: str, y: str) -> tuple[int, int, int]:
     if problem:
         raise InputError(f"瓦片地址 {zi}/{xi}/{yi} 超出范围：{problem}")
     return zi, xi, yi
+
+
+@bp.get("/basemap/<z>/<x>/<y>")
+def basemap_tile(z: str, x: str, y: str):
+    """A tile of the local basemap (GISGRID_BASEMAP=mbtiles:PATH); 204 where the file has none.
+
+    Not personal data: the browser may keep it for a day (gisgrid.web.security leaves this
+    endpoint's Cache-Control alone)."""
+    from flask import current_app
+
+    from gisgrid.errors import NotFound
+    from gisgrid.maps.mbtiles import read_tile
+
+    info = basemap_info(current_app.config["GISGRID_SETTINGS"])
+    if info is None:
+        raise NotFound("未配置本地底图（GISGRID_BASEMAP=mbtiles:路径）")
+    zi, xi, yi = _tile_address(z, x, y)
+    data = read_tile(info, zi, xi, yi)
+    response = Response(status=204) if data is None else Response(data, mimetype=info.media_type)
+    response.headers["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+_INFO: dict = {}
+
+
+def basemap_info(settings):
+    """The MBTiles file's format and zoom range, read once per file (None without one)."""
+    if settings.basemap != "mbtiles" or settings.basemap_path is None:
+        return None
+    if settings.basemap_path not in _INFO:
+        from gisgrid.maps.mbtiles import read_info
+
+        _INFO[settings.basemap_path] = read_info(settings.basemap_path)
+    return _INFO[settings.basemap_path]

@@ -43,7 +43,7 @@ HOSTILE_JSON = [None, "", 0, -1, 99999999999999999999, 1e308, True, "abc", "NaN"
                 "+proj=longlat +datum=WGS84", WKT, "/etc/passwd", "EPSG:99999", "file:///etc/passwd"]
 # Keys the JSON APIs read (their bodies get each hostile value under each key).
 BODY_KEYS = ("lon", "lat", "crs", "actor", "line", "geometry", "version", "versions", "new_codes", "codes", "to",
-             "new_code", "snap_m", "level", "grid", "format")
+             "new_code", "snap_m", "level", "grid", "format", "name", "effective_from")
 RAW_BODIES = [b"not json", b"\xff\xfe\xfa", b'{"lon": 1', b"[1, 2]", b'"text"', b"42", b"null",
               b'{"lon": NaN, "lat": Infinity}', b"\x00", b'{"a": ' * 200 + b"1" + b"}" * 200]
 ARG_READ = re.compile(r"""(?:args\.get(?:list)?|arg_text|arg_int|arg_flag)\(\s*["'](\w+)["']""")
