@@ -10,7 +10,7 @@ Printed at a readable size: the fields an upper level reads (:data:`MAIN_COLUMNS
 name, address, legal representative, phone, industry, workers, contracts, insured, survey
 date, risk, flags) fill one A4 landscape width at ≥ 90 % (10 pt text prints at ≥ 9 pt);
 the other fields (:data:`MORE_COLUMNS`) are on a continuation sheet (``…续``) with the same
-序号, credit code and name, so the two read side by side. Both end with 填表人 / 审核人 / 日期
+序号 and name, so the two read side by side. Both end with 填表人 / 审核人 / 日期
 lines; the header row repeats on every page.
 """
 
@@ -80,18 +80,17 @@ MAIN_COLUMNS = [
     ("风险等级", "risk_label", 7, "text"),
     ("标记", "flags", 18, "text"),
 ]
-#: The continuation sheet: the same 序号, code and name, then every other field.
+#: The continuation sheet: the same 序号 and name, then every other field.
 MORE_COLUMNS = [
     ("序号", None, 4, "int"),
-    ("统一社会信用代码", "credit_code", 19, "text"),
-    ("单位名称", "name", 22, "text"),
+    ("单位名称", "name", 24, "text"),
     ("组织机构代码", "org_code", 11, "text"),
     ("劳资联系人", "hr_contact", 8, "text"),
     ("经济类型", "ownership", 12, "text"),
     ("欠薪月数", "wage_arrears_months", 6, "int"),
     ("欠缴社保费月数", "fee_arrears_months", 6, "int"),
     ("开业日期", "opened_on", 10, "date"),
-    ("风险依据", "risk_rule", 28, "text"),
+    ("风险依据", "risk_rule", 34, "text"),
     ("经度", "lon", 10, "float"),
     ("纬度", "lat", 9, "float"),
 ]
@@ -190,6 +189,7 @@ def write_register_books(path, grids, employers: pd.DataFrame, staff: pd.DataFra
     employers["risk_label"] = employers["risk_level"].map(lambda v: RISK_LEVELS.get(int(v), ("",))[0])
     employers["flags"] = register_flags(employers, meta["today"], meta["stale_months"])
     cells = _prepare_cells(employers)
+    staff = _staff_by_grid(staff)
     rows_of = {code: positions for code, positions in employers.groupby("register_code", sort=False).indices.items()}
     sheets, files = [], []
     if split:
@@ -295,8 +295,10 @@ def _prepare_cells(frame: pd.DataFrame) -> dict:
         column = frame[source]
         missing = column.isna().to_numpy()
         if kind == "date":
-            stamps = pd.to_datetime(column, errors="coerce")
-            values = [None if m else t.to_pydatetime() for m, t in zip(missing | stamps.isna().to_numpy(), stamps)]
+            # Excel's day serial (days since 1899-12-30) with a date format: what write_datetime
+            # stores, computed for the whole column at once instead of per cell.
+            days = (pd.to_datetime(column, errors="coerce") - pd.Timestamp("1899-12-30")).dt.days
+            values = [None if m else int(d) for m, d in zip(missing | days.isna().to_numpy(), days.fillna(0))]
         elif kind == "text":
             values = [None if m else str(v) for m, v in zip(missing, column.tolist())]
         elif kind == "float":
@@ -334,8 +336,9 @@ def _line_counts(columns, cells: dict, positions) -> dict[int, int]:
 
 def _column_writers(sheet, columns, fmt: dict, cells: dict) -> list:
     writers = []
-    kinds = {"text": sheet.write_string, "int": sheet.write_number, "float": sheet.write_number,
-             "date": sheet.write_datetime}
+    text, number = _cell_writers(sheet)
+    kinds = {"text": text, "int": number, "float": number,
+             "date": number}  # dates as day serials (_prepare_cells), in the date format
     for col, (_, source, _, kind) in enumerate(columns):
         style = fmt["wrap"] if source in _WRAPPED else fmt["warn"] if source == "flags" else \
             fmt[kind] if kind != "text" else fmt["text"]
@@ -343,10 +346,20 @@ def _column_writers(sheet, columns, fmt: dict, cells: dict) -> list:
     return writers
 
 
+def _cell_writers(sheet):
+    """(write text, write number) taking (row, col, value, format).
+
+    xlsxwriter's public write_string/write_number first test whether the cell is given in A1
+    notation; a register's half-million cells are all (row, col), and the methods behind them
+    (pinned xlsxwriter 3.x) save ≈ 0.3 s on 20,000 employers. Falls back to the public ones.
+    """
+    return (getattr(sheet, "_write_string", sheet.write_string), getattr(sheet, "_write_number", sheet.write_number))
+
+
 def _write_rows(sheet, first_row: int, positions, columns, cells: dict, fmt: dict) -> int:
     """One row per position of ``cells``; returns the row after the last."""
     writers = _column_writers(sheet, columns, fmt, cells)
-    blank, number, write_blank, write_number = fmt["text"], fmt["int"], sheet.write_blank, sheet.write_number
+    blank, number, write_blank, write_number = fmt["text"], fmt["int"], sheet.write_blank, _cell_writers(sheet)[1]
     high, risk3 = cells["_high_risk"], fmt["risk3"]
     tall = _line_counts(columns, cells, positions)
     row = first_row
@@ -441,13 +454,22 @@ def _print_setup(sheet, title: str, header_row: int) -> None:
     sheet.freeze_panes(header_row + 1, 0)
 
 
-def _write_grid_sheet(book, grid, cells: dict, positions, staff: pd.DataFrame, meta: dict) -> dict:
+def _staff_by_grid(staff: pd.DataFrame) -> dict:
+    """Grid code → its staff rows with a person (grouped once, not filtered per grid)."""
+    present = staff[staff["person"].notna()]
+    return {code: part for code, part in present.groupby("grid_code", sort=False)}
+
+
+_NOBODY = pd.DataFrame(columns=["person", "role", "phone", "duty"])
+
+
+def _write_grid_sheet(book, grid, cells: dict, positions, staff: dict, meta: dict) -> dict:
     """The grid's register (MAIN_COLUMNS) and its continuation sheet (MORE_COLUMNS)."""
     fmt = _formats(book)
     used = getattr(book, "_gisgrid_sheet_names", None)
     if used is None:
         used = book._gisgrid_sheet_names = {"目录"}
-    people = staff[(staff["grid_code"] == grid.code) & staff["person"].notna()]
+    people = staff.get(grid.code, _NOBODY)
     title = f"{grid.code} {grid.name} 用人单位登记册（一格一册）"
     staff_text = "；".join(
         f"{p.person}（{ROLE_LABELS.get(p.role, p.role)}，{p.phone or '无电话'}）：{p.duty or ''}"

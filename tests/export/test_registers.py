@@ -53,7 +53,8 @@ def test_register_one_sheet_per_community_with_codes_as_text(demo_session, tmp_p
         assert len(data) == len(rest) == len(expected) == sheet_info["employers"]
         credit = [row[1] for row in data]
         assert sorted(c for c in credit if c) == sorted(c for c in expected.values() if c)
-        assert [r[:3] for r in rest] == [r[:3] for r in data]  # the two sheets pair row by row
+        assert [r[:2] for r in rest] == [(r[0], r[2]) for r in data]  # the sheets pair by 序号 and name
+        assert all(isinstance(r[10], dt.datetime) for r in data if r[10] is not None)  # 调查日期 is a date
         for cell in ws.iter_rows(min_row=HEADER_ROW + 2, max_row=HEADER_ROW + 1 + len(expected), min_col=2, max_col=2):
             if cell[0].value is not None:
                 assert cell[0].data_type == "s" and len(cell[0].value) == 18
