@@ -28,16 +28,17 @@ from gisgrid import clock
 from gisgrid.analysis.indicators import INDICATORS, STALE_MONTHS, grid_indicators
 from gisgrid.errors import InputError, NotFound
 
-__all__ = ["STAT_COLUMNS", "StatColumn", "GridStatistics", "grid_statistics"]
+__all__ = ["STAT_COLUMNS", "SUPERVISION_COLOURS", "StatColumn", "GridStatistics", "grid_statistics"]
 
 
 @dataclass(frozen=True)
 class StatColumn:
     """One column of the table: its key in the frame, heading, unit and group.
 
-    ``colour`` is the map indicator (:data:`gisgrid.analysis.indicators.INDICATORS`) that
-    colours the city map by this column, or None where the map has none (complaints and
-    cases are not on the map: planners see the map but may not read complaints).
+    ``colour`` is the map indicator that colours the city map by this column
+    (:data:`gisgrid.analysis.indicators.INDICATORS`, or for complaints and cases one of
+    :data:`gisgrid.analysis.progress.PROGRESS_INDICATORS`, which the map offers only to those
+    who may read cases), or None where the map has none.
     """
 
     key: str
@@ -75,11 +76,13 @@ STAT_COLUMNS: tuple[StatColumn, ...] = (
     StatColumn("staff_coordinator", "协管员", "人", "四定人员", "staff_total"),
     StatColumn("staff_total", "四定合计", "人", "四定人员", "staff_total"),
     StatColumn("complaints_open", "待受理投诉", "件", "投诉案件"),
-    StatColumn("complaints_overdue", "超期未受理", "件", "投诉案件"),
-    StatColumn("cases_open", "在办案件", "件", "投诉案件"),
-    StatColumn("cases_overdue", "超期案件", "件", "投诉案件"),
+    StatColumn("complaints_overdue", "超期未受理", "件", "投诉案件", "overdue"),
+    StatColumn("cases_open", "在办案件", "件", "投诉案件", "cases_open"),
+    StatColumn("cases_overdue", "超期案件", "件", "投诉案件", "overdue"),
 )
-assert all(c.colour is None or c.colour in INDICATORS for c in STAT_COLUMNS)
+#: Map indicators of the supervision figures (the map offers them to case readers only).
+SUPERVISION_COLOURS = frozenset({"overdue", "cases_open"})
+assert all(c.colour is None or c.colour in INDICATORS or c.colour in SUPERVISION_COLOURS for c in STAT_COLUMNS)
 
 _SUPERVISION = ["complaints_open", "complaints_overdue", "cases_open", "cases_overdue"]
 

@@ -18,7 +18,7 @@ import io
 from flask import Blueprint, current_app, g, render_template, send_file, url_for
 
 from gisgrid import clock
-from gisgrid.analysis.stats import STAT_COLUMNS, grid_statistics
+from gisgrid.analysis.stats import STAT_COLUMNS, SUPERVISION_COLOURS, grid_statistics
 from gisgrid.db.queries import active_generation
 from gisgrid.errors import InputError, NotFound
 from gisgrid.web.auth import require_grid_code
@@ -99,6 +99,8 @@ def _colour_url(stats, key: str | None) -> str | None:
     """The map coloured by this column: the city map, or a street's page for its communities."""
     if key is None or stats.level not in MAP_LEVELS:
         return None
+    if key in SUPERVISION_COLOURS and not g.scope.may("cases.read"):
+        return None  # the map offers the supervision figures to case readers only
     if g.scope.everything:
         return url_for("maps.index", colour=key, level=stats.level)
     parent = stats.parent
@@ -126,8 +128,9 @@ def _groups() -> list[tuple[str, int]]:
 
 def _colour_label(key: str | None) -> str:
     from gisgrid.analysis.indicators import INDICATORS
+    from gisgrid.analysis.progress import PROGRESS_INDICATORS
 
-    return INDICATORS[key].label if key else ""
+    return {**INDICATORS, **PROGRESS_INDICATORS}[key].label if key else ""
 
 
 def _bar(value, top) -> int | None:

@@ -32,6 +32,11 @@ def test_leader_reads_the_streets_with_the_city_totals(demo_app):
     # One click to the map coloured by a column (the city map's ?colour=…&level=2).
     assert 'href="/?colour=headcount&amp;level=2"' in html
     assert 'href="/?colour=staff_total&amp;level=2"' in html
+    assert 'href="/?colour=overdue&amp;level=2"' in html and 'href="/?colour=cases_open&amp;level=2"' in html
+    # Every link opens a coloured map (the map answers 400 to a colour it does not know).
+    client = demo_app.test_client(user="leader", role="leader")
+    for link in sorted(set(re.findall(r'class="colour-link" href="([^"]+)"', html))):
+        assert client.get(link.replace("&amp;", "&")).status_code == 200, link
     # Scripts only from the app (the CSP forbids inline script), no outside asset.
     assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == []
     assert "/static/js/stats.js" in html and not re.search(r'(src|href)="https?://', html)
