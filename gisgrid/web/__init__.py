@@ -48,6 +48,7 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
     from gisgrid.web import inspections; app.register_blueprint(inspections.bp)  # noqa: E702
     from gisgrid.web import incidents; app.register_blueprint(incidents.bp)  # noqa: E702
     from gisgrid.web import supervision; app.register_blueprint(supervision.bp)  # noqa: E702
+    from gisgrid.web import plan_changes; app.register_blueprint(plan_changes.bp)  # noqa: E702
     from gisgrid.web import staff_import; app.register_blueprint(staff_import.bp)  # noqa: E702
     from gisgrid.web import stats; app.register_blueprint(stats.bp)  # noqa: E702
     return app

@@ -70,6 +70,7 @@ ACCESS: dict[str, str] = {
     "boundaries_api.geometry": "grids.edit",
     "boundaries_api.draft": "grids.edit",
     "boundaries_api.publish": "grids.publish",
+    "plan_changes.changes_page": "grids.read",  # whole-plan view: a scoped user gets 404 (the view)
     "tiles.basemap_tile": "grids.read",  # the local basemap: no employer data
     # counts per grid of a whole plan: users who see every grid only (else 404, the view)
     "boundaries_api.balance": "employers.points",

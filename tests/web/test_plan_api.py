@@ -107,3 +107,18 @@ def test_publishing_a_draft_schedules_or_activates_and_lists_the_staff_to_redo(d
         actor = conn.execute(sa.text("SELECT actor FROM audit_log WHERE action = 'generation.publish'")).scalar()
     assert statuses == {"示范市网格2026版": "active", "2027方案": "scheduled"} and actor
     dispose_engines()
+
+
+def test_the_changes_page_compares_a_draft_with_the_plan_in_force(demo_copy_app):
+    from gisgrid.db.engine import dispose_engines
+
+    app = demo_copy_app("changes_city")
+    admin = app.test_client()
+    assert admin.post("/api/generations/示范市网格2026版/drafts", json={"name": "对比草稿"}).status_code == 201
+    same = admin.get("/plans/对比草稿/changes")
+    assert same.status_code == 200 and "与现行方案相同" in same.get_data(as_text=True)
+    page = app.test_client(user="leader").get("/plans/对比草稿/changes")
+    assert page.status_code == 200 and "方案对比" in page.get_data(as_text=True)
+    assert app.test_client(user="jc419901001-1").get("/plans/对比草稿/changes").status_code == 404
+    assert admin.get("/plans/没有这个/changes").status_code == 404
+    dispose_engines()
