@@ -43,6 +43,7 @@ KEY_FLAGS = {
     "arrears": "欠薪或欠费2个月及以上",
     "complaints": "12个月内投诉2次及以上",
     "grade": "诚信等级C级及以下",
+    "petition": "12个月内发生集体上访",
 }
 
 
@@ -87,7 +88,8 @@ def assess_risk(records: pd.DataFrame, today: dt.date | None = None,
     ----------
     records
         Columns ``headcount``, ``contracts_signed``, ``insured``, ``wage_arrears_months``,
-        ``fee_arrears_months``, ``opened_on`` and optionally ``complaints_12m`` and
+        ``fee_arrears_months``, ``opened_on`` and optionally ``complaints_12m``,
+        ``petitions_12m`` (collective petitions, gisgrid.supervision.incidents) and
         ``integrity_grade`` (missing values allowed: a missing figure never raises the
         level by itself). Employers not under supervision at all are the ones missing
         from the register: :mod:`gisgrid.employers.compare` finds them.
@@ -121,6 +123,7 @@ def assess_risk(records: pd.DataFrame, today: dt.date | None = None,
     insured_rate = col("insured") / head
     wage, fee = col("wage_arrears_months").fillna(0), col("fee_arrears_months").fillna(0)
     complaints = col("complaints_12m").fillna(0)
+    petitions = col("petitions_12m").fillna(0)
     opened = pd.to_datetime(records.get("opened_on", missing), errors="coerce")
     new = (pd.Timestamp(today) - opened).dt.days.between(0, rules.new_days)
     grade = records.get("integrity_grade", pd.Series([None] * n, index=records.index, dtype=object))
@@ -134,6 +137,7 @@ def assess_risk(records: pd.DataFrame, today: dt.date | None = None,
         (3, wage >= rules.arrears_months, f"欠薪{rules.arrears_months}个月及以上"),
         (3, fee >= rules.arrears_months, f"欠缴社会保险费{rules.arrears_months}个月及以上"),
         (3, many_complaints, f"12个月内投诉{rules.complaints}次及以上"),
+        (3, petitions > 0, "12个月内发生集体上访"),
         (3, grade == "D", "诚信等级D级"),
         (3, grade == "C", "诚信等级C级"),
         (2, contract_rate < rules.low_rate, f"劳动合同签订率低于{rules.low_rate:.0%}"),
@@ -154,7 +158,7 @@ def assess_risk(records: pd.DataFrame, today: dt.date | None = None,
         reasons[mask] = reasons[mask].map(lambda r, reason=reason: reason if r is None else f"{r}；{reason}")
     flags = pd.Series([None] * n, index=records.index, dtype=object)
     for key, mask in (("new", new.fillna(False)), ("arrears", arrears),
-                      ("complaints", many_complaints), ("grade", worst)):
+                      ("complaints", many_complaints), ("grade", worst), ("petition", petitions > 0)):
         mask = mask.fillna(False).astype(bool)
         label = KEY_FLAGS[key]
         flags[mask] = flags[mask].map(lambda f, label=label: label if f is None else f"{f}；{label}")

@@ -90,6 +90,12 @@ def raise_incident(session: Session, *, actor: str, kind: str, title: str, summa
         {"kind": kind, "title": title, "summary": summary, "people": people, "grid": grid_id,
          "employer": employer_id, "name": employer_name, "at": occurred, "actor": actor}).scalar()
     chain = incident_chain(session, incident_id)
+    if employer_id is not None and kind == "collective_petition":
+        # A collective petition puts the employer under key supervision at once (DOMAIN.md).
+        from gisgrid.analysis.risk import RiskRules
+        from gisgrid.supervision.record import refresh_flags
+
+        refresh_flags(session, rules=RiskRules(), employer_ids=[employer_id])
     record_audit(session, actor, "incident.raise", "incident", str(incident_id),
                  after={"kind": kind, "grid": chain[0]["code"] if chain else None, "people": people,
                         "informed": [s["name"] for level in chain for s in level["staff"]]})

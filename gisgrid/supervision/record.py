@@ -4,7 +4,9 @@
   in the 365 days up to the day; refused ones — 不予受理, the complaint did not qualify — are
   not counted), and replace the count a register typed. The count moves with the day, so
   :func:`refresh_flags` runs after every complaint and daily over the whole register
-  (``gisgrid employers flags --commit``).
+  (``gisgrid employers flags --commit``). A collective petition (集体上访, an incident of
+  gisgrid.supervision.incidents naming the employer) in the same 12 months is key supervision
+  too (DOMAIN.md), flagged the moment it is raised.
 * **The yearly integrity grade** (人社部规〔2016〕1号) of year Y is computed on the record of
   Y − 1: a violation is *handled* (查处) by a case closed in Y − 1 with a conclusion that found
   one (gisgrid.supervision.items.VIOLATION_FOUND); a serious act is one found by such a case,
@@ -50,8 +52,10 @@ def recompute_risk(session: Session, employer_ids, *, rules: RiskRules, today: d
     if not ids:
         return 0
     rows = session.execute(sa.text(
-        f"SELECT id, {', '.join(_RISK_COLUMNS)}, risk_level, risk_rule, key_flags FROM employer "
-        "WHERE id = ANY(:ids)"), {"ids": ids}).mappings().all()
+        f"SELECT id, {', '.join(_RISK_COLUMNS)}, risk_level, risk_rule, key_flags, "
+        "(SELECT count(*) FROM incident i WHERE i.employer_id = employer.id AND i.kind = 'collective_petition' "
+        " AND i.occurred_at::date > CAST(:on AS date) - 365) AS petitions_12m "
+        "FROM employer WHERE id = ANY(:ids)"), {"ids": ids, "on": today or clock.today()}).mappings().all()
     if not rows:
         return 0
     frame = pd.DataFrame([dict(r) for r in rows]).set_index("id")
@@ -81,7 +85,8 @@ SELECT e.id, e.complaints_12m AS before,
 FROM employer e
 WHERE (CAST(:ids AS bigint[]) IS NULL OR e.id = ANY(:ids))
   AND (CAST(:ids AS bigint[]) IS NOT NULL OR coalesce(e.complaints_12m, 0) > 0
-       OR EXISTS (SELECT 1 FROM complaint c WHERE c.employer_id = e.id))
+       OR EXISTS (SELECT 1 FROM complaint c WHERE c.employer_id = e.id)
+       OR EXISTS (SELECT 1 FROM incident i WHERE i.employer_id = e.id AND i.kind = 'collective_petition'))
 """
 
 
@@ -100,7 +105,9 @@ def refresh_flags(session: Session, *, rules: RiskRules, on: dt.date | None = No
         session.execute(sa.text(
             "UPDATE employer e SET complaints_12m = c.n FROM jsonb_to_recordset(CAST(:rows AS jsonb)) "
             "AS c(id bigint, n smallint) WHERE e.id = c.id"), {"rows": _json(changed)})
-    risk_changed = recompute_risk(session, [c["id"] for c in changed], rules=rules, today=on)
+    # Risk of every employer looked at: a collective petition entering or leaving the window
+    # changes it without any complaint count changing.
+    risk_changed = recompute_risk(session, [r["id"] for r in rows], rules=rules, today=on)
     now_key = [c["id"] for c in changed if c["n"] >= rules.complaints > (c["before"] or 0)]
     if actor and changed:
         record_audit(session, actor, "employer.flags", "employer", None,

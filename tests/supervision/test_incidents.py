@@ -26,6 +26,10 @@ def test_an_incident_reaches_its_chain(run_cli, tmp_path, engine):
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM incident")).scalar() == 0
     made = json.loads(run_cli(*args, "--commit", "--json").output)
+    with engine.connect() as conn:
+        flags, level = conn.execute(sa.text("SELECT key_flags, risk_level FROM employer WHERE credit_code = :c"),
+                                    {"c": codes["inside"]}).one()
+    assert "12个月内发生集体上访" in flags and level == 3  # key supervision at once
     assert "街道监察员" in run_cli(*args, "--commit").output  # the text names whom it reached
     run_cli("incidents", "note", str(made["id"]), "已到现场", "--commit")
     run_cli("incidents", "close", str(made["id"]), "--result", "已补发工资", "--commit")
