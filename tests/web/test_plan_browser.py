@@ -1,0 +1,287 @@
+"""The plan editor in a real headless Chromium, as a planner: move a unit, split, merge, a refused
+reshape drawn on the map, undo — watching the balance table and the map change; nothing leaves
+localhost. Screenshots go to artifacts/screenshots/plan-*.png."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from tests.auth_helpers import log_in_page, owner_engine
+from tests.live import serve_live
+from tests.web.test_browser import ARTIFACTS, browser  # noqa: F401  (module fixture)
+
+DRAFT = "浏览器稿"
+
+
+@pytest.fixture(scope="module")
+def plan_live(demo_copy_app):
+    app = demo_copy_app("plan_browser")
+    with owner_engine(app).connect() as conn:
+        source = conn.execute(sa.text("SELECT name FROM generation WHERE status = 'active'")).scalar()
+    answer = app.test_client(user="planner", role="planner").post(
+        f"/api/generations/{source}/drafts", json={"name": DRAFT})
+    assert answer.status_code == 201, answer.get_json()
+    with serve_live(app, user=None) as url:
+        yield app, url
+
+
+def _query(app, sql: str, **params):
+    with owner_engine(app).connect() as conn:
+        return conn.execute(sa.text(sql), {"n": DRAFT, **params}).mappings().all()
+
+
+def _movable_unit(app) -> dict:
+    """A community with employers that borders a sibling street, and that street."""
+    return dict(_query(app, """
+        SELECT u.code AS unit, s.code AS source, t.code AS target, t.name AS target_name,
+               ST_X(ST_PointOnSurface(u.geom)) AS x, ST_Y(ST_PointOnSurface(u.geom)) AS y
+        FROM grid u JOIN grid s ON s.id = u.parent_id
+        JOIN grid t ON t.parent_id = s.parent_id AND t.level = s.level AND t.id <> s.id
+        JOIN generation n ON n.id = u.generation_id AND n.name = :n
+        WHERE t.generation_id = n.id AND u.level = 3
+          AND ST_Length(ST_Intersection(ST_Boundary(u.geom), ST_Boundary(t.geom))::geography) > 300
+          AND (SELECT count(*) FROM employer e WHERE ST_Covers(u.geom, e.geom)) > 20
+        ORDER BY u.code LIMIT 1""")[0])
+
+
+def _point(app, code: str) -> dict:
+    return dict(_query(app, """
+        SELECT g.name, ST_X(ST_PointOnSurface(g.geom)) AS x, ST_Y(ST_PointOnSurface(g.geom)) AS y,
+               ST_XMin(g.geom) AS x0, ST_XMax(g.geom) AS x1
+        FROM grid g JOIN generation n ON n.id = g.generation_id AND n.name = :n WHERE g.code = :c""", c=code)[0])
+
+
+def _click_lonlat(page, lon: float, lat: float, shift: bool = False) -> None:
+    xy = page.evaluate("([lat, lon]) => { const p = window.gisgridPlan.map.latLngToContainerPoint([lat, lon]);"
+                       " const r = document.getElementById('plan-map').getBoundingClientRect();"
+                       " return [r.left + p.x, r.top + p.y]; }", [lat, lon])
+    if shift:
+        page.keyboard.down("Shift")
+    page.mouse.click(xy[0], xy[1])
+    if shift:
+        page.keyboard.up("Shift")
+
+
+def _zoom_to(page, code: str) -> None:
+    page.evaluate("(c) => { window.gisgridPlan.map.fitBounds(window.gisgridPlan.layers[c].getBounds(),"
+                  " {padding: [120, 120], animate: false}); }", code)
+    page.wait_for_timeout(300)
+
+
+def _balance(page) -> dict:
+    return page.evaluate("() => Object.fromEntries(Array.from(document.querySelectorAll('#plan-balance tbody tr'))"
+                         ".map(r => [r.dataset.code, Number(r.cells[1].textContent)]))")
+
+
+def _features(page) -> dict:
+    return page.evaluate("() => Object.fromEntries(Object.entries(window.gisgridPlan.state.features)"
+                         ".map(([c, f]) => [c, {name: f.properties.name, parent: f.properties.parent_code,"
+                         " level: f.properties.level}]))")
+
+
+def _drag_targets(page, code: str, avoid: str):
+    """(a vertex of grid `code` inside the map, a point 40 px from it inside the grid, one outside it
+    but inside its parent) in page pixels; the vertex is not on the parent's outline."""
+    return page.evaluate("""([code]) => {
+      const g = window.gisgridPlan, map = g.map, f = g.state.features[code];
+      const parent = g.state.features[f.properties.parent_code];
+      const r = document.getElementById('plan-map').getBoundingClientRect();
+      const rings = (geom) => geom.type === 'Polygon' ? geom.coordinates : geom.coordinates.flat(1);
+      const inside = (geom, ll) => { let c = false; rings(geom).forEach((ring) => {
+        for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+          const a = ring[i], b = ring[j];
+          if ((a[1] > ll.lat) !== (b[1] > ll.lat) && ll.lng < (b[0] - a[0]) * (ll.lat - a[1]) / (b[1] - a[1]) + a[0]) { c = !c; }
+        } }); return c; };
+      const ring = rings(f.geometry)[0], size = map.getSize();
+      for (let k = 0; k < ring.length; k += 3) {
+        const p = map.latLngToContainerPoint([ring[k][1], ring[k][0]]);
+        if (p.x < 80 || p.y < 80 || p.x > size.x - 80 || p.y > size.y - 80) { continue; }
+        let inn = null, out = null;
+        for (let t = 0; t < 24; t++) {
+          const q = L.point(p.x + 40 * Math.cos(t * Math.PI / 12), p.y + 40 * Math.sin(t * Math.PI / 12));
+          const ll = map.containerPointToLatLng(q);
+          if (inside(f.geometry, ll)) { inn = inn || q; } else if (inside(parent.geometry, ll)) { out = out || q; }
+        }
+        if (inn && out) { return [[r.left + p.x, r.top + p.y], [r.left + inn.x, r.top + inn.y], [r.left + out.x, r.top + out.y]]; }
+      }
+      return null;
+    }""", [code])
+
+
+def _drag(page, start, end) -> None:
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=8)
+    page.mouse.up()
+    page.wait_for_timeout(300)
+
+
+def _saved(page, text: str) -> None:
+    page.locator("#plan-message span.ok", has_text=text).wait_for(timeout=60_000)
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"plan-{name}.png"))
+
+
+@pytest.mark.browser
+def test_a_planner_moves_splits_merges_and_undoes(browser, plan_live):  # noqa: F811
+    app, base = plan_live
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    log_in_page(page, app, base, "planner", "planner")
+    outside, errors = [], []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    def only_local(route):
+        if route.request.url.startswith(base) or route.request.url.startswith("data:"):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_local)
+    page.goto(f"{base}/plan/{DRAFT}", wait_until="load")
+    page.locator("#plan-balance tbody tr[data-code]").first.wait_for(timeout=60_000)
+    page.select_option("#colour-by", "load")
+    _shot(page, "open")
+    before = _balance(page)
+    start = _features(page)
+
+    # 1. move a community to the neighbouring street
+    move = _movable_unit(app)
+    page.click("button[data-tool=move]")
+    _zoom_to(page, move["unit"])
+    _click_lonlat(page, move["x"], move["y"])
+    page.locator("#plan-choice button.move-to", has_text=move["target_name"]).click()
+    _saved(page, "已保存：划转")
+    moved = _balance(page)
+    assert moved[move["source"]] < before[move["source"]] and moved[move["target"]] > before[move["target"]]
+    assert sum(moved.values()) == sum(before.values())
+    after_move = _features(page)
+    new_unit = next(c for c, f in after_move.items() if c not in start and f["parent"] == move["target"])
+    assert move["unit"] not in after_move
+    assert not page.locator("#plan-figure").is_hidden()
+    _shot(page, "moved")
+
+    # 2. split a community (units level) by drawing a line across it
+    page.click("button[data-tool=select]")
+    page.select_option("#edit-level", "3")
+    split_code = next(c for c, f in after_move.items() if f["level"] == 3 and f["parent"] == move["source"])
+    p = _point(app, split_code)
+    _zoom_to(page, split_code)
+    _click_lonlat(page, p["x"], p["y"])
+    page.click("button[data-tool=split]")
+    span = p["x1"] - p["x0"]
+    ends = [(p["x0"] - span * 0.15, p["y"]), (p["x1"] + span * 0.15, p["y"])]
+    for lon, lat in ends:
+        _click_lonlat(page, lon, lat)
+        page.wait_for_timeout(150)
+    _click_lonlat(page, *ends[-1])  # a second click on the last point ends the line
+    page.locator("#plan-choice input[name=new-name]").fill("浏览器新社区")
+    page.locator("#plan-choice button.confirm").click()
+    _saved(page, "已保存：拆分")
+    after_split = _features(page)
+    parts = [c for c, f in after_split.items() if f["name"] == "浏览器新社区"]
+    assert len(parts) == 1 and after_split[split_code]["name"] == p["name"]
+    _shot(page, "split")
+
+    # 3. merge two neighbouring communities of another street
+    pair = _query(app, """
+        SELECT a.code AS a, b.code AS b FROM grid a JOIN grid b ON a.parent_id = b.parent_id AND a.code < b.code
+        JOIN generation n ON n.id = a.generation_id AND n.id = b.generation_id AND n.name = :n
+        JOIN grid s ON s.id = a.parent_id
+        WHERE a.level = 3 AND s.code NOT IN (:s, :t)
+          AND ST_Length(ST_Intersection(ST_Boundary(a.geom), ST_Boundary(b.geom))::geography) > 300
+        ORDER BY a.code LIMIT 1""", s=move["source"], t=move["target"])[0]
+    pa, pb = _point(app, pair["a"]), _point(app, pair["b"])
+    page.evaluate("(cs) => { const g = window.gisgridPlan; const b = g.layers[cs[0]].getBounds()"
+                  ".extend(g.layers[cs[1]].getBounds()); g.map.fitBounds(b, {padding: [80, 80], animate: false}); }",
+                  [pair["a"], pair["b"]])
+    page.wait_for_timeout(300)
+    _click_lonlat(page, pa["x"], pa["y"])
+    _click_lonlat(page, pb["x"], pb["y"], shift=True)
+    page.click("button[data-tool=merge]")
+    page.locator("#plan-choice input[name=merge-name]").fill("浏览器合并社区")
+    page.locator("#plan-choice button.confirm").click()
+    _saved(page, "已保存：合并")
+    after_merge = _features(page)
+    assert pair["b"] not in after_merge and after_merge[pair["a"]]["name"] == "浏览器合并社区"
+    _shot(page, "merged")
+
+    # 4. reshape by dragging a vertex: inwards it would leave a gap (refused: the problem drawn
+    #    and listed with 定位), outwards the neighbour gives way (saved)
+    page.click(f"#plan-balance tbody tr[data-code='{pair['a']}'] a")
+    page.click("button[data-tool=reshape]")
+    page.locator(".leaflet-marker-pane .marker-icon").first.wait_for(timeout=10_000)
+    vertex, inward, outward = _drag_targets(page, pair["a"], move["source"])
+    _drag(page, vertex, inward)
+    page.locator("#plan-choice button.confirm").click()
+    page.locator("#plan-message span.error", has_text="未保存").wait_for(timeout=60_000)
+    assert not page.locator("#plan-problems").is_hidden()
+    assert page.locator("#plan-problems a.zoom-to").count() >= 1
+    assert page.locator(".leaflet-overlay-pane path[stroke='#b71c1c']").count() >= 1
+    _shot(page, "refused")
+    page.locator("#plan-problems a.zoom-to").first.click()
+    assert _features(page)[pair["a"]]["name"] == "浏览器合并社区"  # the refused edit changed nothing
+    # the refused boundary stays editable on the map; 取消 puts the stored one back
+    page.locator("#plan-choice", has_text="未保存的边界仍在地图上").wait_for(timeout=10_000)
+    page.locator("#plan-choice button", has_text="取消").click()
+    _zoom_to(page, pair["a"])
+    page.click(f"#plan-balance tbody tr[data-code='{pair['a']}'] a")
+    page.click("button[data-tool=reshape]")
+    page.locator(".leaflet-marker-pane .marker-icon").first.wait_for(timeout=10_000)
+    vertex, inward, outward = _drag_targets(page, pair["a"], move["source"])
+    area_before = page.evaluate("(c) => window.gisgridPlan.layers[c].getBounds().toBBoxString()", pair["a"])
+    _drag(page, vertex, outward)
+    page.locator("#plan-choice button.confirm").click()
+    _saved(page, "已保存：修改边界")
+    assert page.locator("#plan-problems").is_hidden()
+    _shot(page, "reshaped")
+
+    # 5. undo the reshape, the merge, the split and the move: the first state is back
+    page.click("#undo")
+    _saved(page, "已撤销：修改边界")
+    assert page.evaluate("(c) => window.gisgridPlan.layers[c].getBounds().toBBoxString()", pair["a"]) == area_before
+    page.click("#undo")
+    _saved(page, "已撤销：合并")
+    undone = _features(page)
+    assert pair["b"] in undone and undone[pair["a"]]["name"] == start[pair["a"]]["name"]
+    assert undone[pair["b"]]["name"] == start[pair["b"]]["name"]
+    page.click("#undo")
+    _saved(page, "已撤销：拆分")
+    assert not [c for c, f in _features(page).items() if f["name"] == "浏览器新社区"]
+    page.select_option("#edit-level", "2")
+    page.click("#undo")
+    _saved(page, "已撤销：划转")
+    final = _features(page)
+    assert final[move["unit"]]["parent"] == move["source"] and new_unit not in final
+    assert set(final) == set(start)
+    assert _balance(page) == before
+    _shot(page, "undone")
+    # redo brings the move back
+    page.click("#redo")
+    _saved(page, "已重做：划转")
+    assert _features(page)[new_unit]["parent"] == move["target"]
+    assert outside == [] and errors == []
+    page.close()
+
+
+@pytest.mark.browser
+def test_the_new_draft_button_opens_the_new_draft(browser, plan_live):  # noqa: F811
+    app, base = plan_live
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    log_in_page(page, app, base, "planner", "planner")
+    page.goto(f"{base}/plan/{DRAFT}", wait_until="load")
+    page.fill("#draft-form input[name=name]", "按钮新稿")
+    page.click("#draft-form button[type=submit]")
+    page.wait_for_url("**/plan/*", timeout=30_000)
+    page.locator("h1", has_text="规划编辑：按钮新稿").wait_for(timeout=30_000)
+    page.fill("#draft-form input[name=name]", "按钮新稿")
+    page.click("#draft-form button[type=submit]")
+    page.locator("#plan-message span.error", has_text="已存在").wait_for(timeout=30_000)
+    assert json.loads(page.locator("#plan-config").text_content())["generation"] == "按钮新稿"
+    page.close()
