@@ -51,4 +51,5 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
     from gisgrid.web import plan_changes; app.register_blueprint(plan_changes.bp)  # noqa: E702
     from gisgrid.web import staff_import; app.register_blueprint(staff_import.bp)  # noqa: E702
     from gisgrid.web import stats; app.register_blueprint(stats.bp)  # noqa: E702
+    from gisgrid.web import plan; app.register_blueprint(plan.bp)  # noqa: E702
     return app

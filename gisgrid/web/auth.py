@@ -72,6 +72,10 @@ ACCESS: dict[str, str] = {
     "boundaries_api.publish": "grids.publish",
     "plan_changes.changes_page": "grids.read",  # whole-plan view: a scoped user gets 404 (the view)
     "tiles.basemap_tile": "grids.read",  # the local basemap: no employer data
+    # 规划编辑: grids.read passes the gate; the view answers 404 to all but planners and admins
+    # (grids.edit), so that a plan's drafts are not announced to leaders and inspectors.
+    "plan.editor_page": "grids.read",
+    "plan.grids_data": "grids.read",
     # counts per grid of a whole plan: users who see every grid only (else 404, the view)
     "boundaries_api.balance": "employers.points",
     "employers_api.employer_list": "employers.personal",
