@@ -9,6 +9,7 @@ GeoJSON URL into a cluster layer, so the page stays the same size whatever their
 from __future__ import annotations
 
 import html
+import math
 import re
 import json
 from collections import Counter
@@ -77,6 +78,10 @@ _MIN_ZOOM, _MAX_ZOOM = 4, 18
 # triangles it may remove (Visvalingam–Whyatt), in metres here: a 5 m x 5 m kink goes,
 # and digitising noise along an edge with it; city pages shrink several-fold.
 _SIMPLIFY_M = 5.0
+# Coarsest display simplification (a city seen whole), metres.
+_SIMPLIFY_MAX_M = 30.0
+# The map's size assumed when choosing the tolerance (the pages' map column, px).
+_VIEWPORT = (1000, 800)
 _FOCUS_COLOUR = "#1565c0"
 _OUTLINE_COLOUR = "#37474f"
 
@@ -215,6 +220,8 @@ def build_grid_map(
     drawn = areas[~(areas.geometry.isna() | areas.geometry.is_empty)]
     fit_to = _lonlat_bounds(focus if focus is not None and not focus.empty else drawn)
     fmap = _new_map(fit_to, basemap, tianditu_key, title, local_basemap)
+    # Simplified for the zoom the page opens at (a city page far coarser than a street's).
+    tolerance = display_tolerance(fit_to)
     # First, before any layer exists: see _InitialView.
     _InitialView(fit_to).add_to(fmap)
     for name, z_index, pointer_events in _PANES:
@@ -223,16 +230,17 @@ def build_grid_map(
     if colour_by is not None and colour_by.target == "units" and units is None:
         raise ValueError("colour_by targets 'units' but no units were given")
     _add_areas(fmap, drawn, colour_by if colour_by is not None and colour_by.target == "areas" else None,
-               outline_only=colour_by is not None and colour_by.target == "units")
+               outline_only=colour_by is not None and colour_by.target == "units", tolerance=tolerance)
     if units is not None:
-        _add_units(fmap, units, colour_by if colour_by is not None and colour_by.target == "units" else None)
+        _add_units(fmap, units, colour_by if colour_by is not None and colour_by.target == "units" else None,
+                   tolerance=tolerance)
     if focus is not None:
-        _add_focus(fmap, focus)
+        _add_focus(fmap, focus, tolerance)
     if problems_url:
         _ProblemLayer(problems_url).add_to(fmap)
     if understaffed is not None:
         _check_grids(understaffed, "understaffed", ("code", "name", "text"))
-        _add_understaffed(fmap, understaffed)
+        _add_understaffed(fmap, understaffed, tolerance)
     _GridLabels(drawn, units).add_to(fmap)
     use_tiles = bool(employer_tiles_url) and (
         not employers_url or (employer_count is not None and employer_count > tiles_above)
@@ -293,28 +301,61 @@ def _check_basemap(basemap: str, tianditu_key: str | None) -> None:
 # -- geometry for display ---------------------------------------------------------------
 
 
-def _display_geometries(gdf: gpd.GeoDataFrame) -> np.ndarray:
-    """Simplify (see _SIMPLIFY_M) keeping shared edges shared; lon/lat, 6 decimals (~0.1 m)."""
+def display_tolerance(bounds: list[list[float]] | None, viewport: tuple[int, int] = _VIEWPORT) -> float:
+    """Simplification tolerance in metres for a map first fitted to `bounds` (lat/lon corners).
+
+    A third of a screen pixel at the zoom the page opens at (for a ``viewport``-sized map),
+    within [_SIMPLIFY_M, _SIMPLIFY_MAX_M]: a city page opens some four zoom levels out
+    from a street page, and its 265 grids drawn at the street page's 5 m weighed 1.4 MB;
+    at its own zoom nobody sees the difference, and two levels closer the lines are off
+    by about a pixel.
+
+    Examples
+    --------
+    >>> display_tolerance([[34.35, 113.69], [34.36, 113.70]])  # one small street
+    5.0
+    >>> round(display_tolerance([[34.2, 113.4], [34.6, 113.9]]))  # a city of 45 x 45 km
+    21
+    >>> display_tolerance(None)
+    5.0
+    """
+    if not bounds:
+        return _SIMPLIFY_M
+    (south, west), (north, east) = bounds
+    lat = math.radians((south + north) / 2)
+    # Web Mercator metres per pixel at zoom 0, at this latitude.
+    at_zero = 40075016.686 * math.cos(lat) / 256
+    width_m = max((east - west) / 360 * 40075016.686 * math.cos(lat), 1.0)
+    height_m = max(math.radians(north - south) * 6378137.0, 1.0)
+    per_pixel = max(width_m / viewport[0], height_m / viewport[1])
+    zoom = max(0, min(_MAX_ZOOM, math.floor(math.log2(at_zero / per_pixel))))
+    return float(min(_SIMPLIFY_MAX_M, max(_SIMPLIFY_M, at_zero / 2**zoom / 3)))
+
+
+def _display_geometries(gdf: gpd.GeoDataFrame, tolerance: float = _SIMPLIFY_M) -> np.ndarray:
+    """Simplify to `tolerance` metres keeping shared edges shared; lon/lat, 5 decimals (~1 m)."""
     keep = ~(gdf.geometry.isna() | gdf.geometry.is_empty)
     metric = gdf.geometry[keep].to_crs(pick_gauss_kruger_crs(gdf))
     geoms = metric.values
     if len(geoms) and shapely.coverage_is_valid(geoms):
         # Simplifying polygon by polygon opens slivers between neighbours; the coverage
         # simplifier moves each shared edge once.
-        geoms = shapely.coverage_simplify(geoms, _SIMPLIFY_M)
+        geoms = shapely.coverage_simplify(geoms, tolerance)
     else:
         # Not a clean coverage (a draft with overlaps): simplify each polygon on its own.
-        geoms = shapely.simplify(geoms, _SIMPLIFY_M, preserve_topology=True)
+        geoms = shapely.simplify(geoms, tolerance, preserve_topology=True)
     lonlat = gpd.GeoSeries(geoms, crs=metric.crs).to_crs("EPSG:4490").values
-    rounded = shapely.transform(np.asarray(lonlat), lambda xy: np.round(xy, 6))
+    # 5 decimals: ~1 m, below a pixel up to zoom 17; the sixth cost 10 % of the page.
+    rounded = shapely.transform(np.asarray(lonlat), lambda xy: np.round(xy, 5))
     out = np.full(len(gdf), None, dtype=object)
     out[keep.to_numpy()] = rounded
     return out
 
 
-def _feature_collection(gdf: gpd.GeoDataFrame, ids: list[str], properties: list[dict]) -> dict:
+def _feature_collection(gdf: gpd.GeoDataFrame, ids: list[str], properties: list[dict],
+                        tolerance: float = _SIMPLIFY_M) -> dict:
     features = []
-    for geom, feature_id, props in zip(_display_geometries(gdf), ids, properties):
+    for geom, feature_id, props in zip(_display_geometries(gdf, tolerance), ids, properties):
         if geom is None or geom.is_empty:
             continue
         features.append(
@@ -402,7 +443,7 @@ def _basemap_layers(basemap: str, tianditu_key: str | None,
 
 
 def _add_areas(fmap: folium.Map, areas: gpd.GeoDataFrame, colour_by: ColourBy | None = None, *,
-               outline_only: bool = False) -> None:
+               outline_only: bool = False, tolerance: float = _SIMPLIFY_M) -> None:
     codes = areas["code"].astype(str).tolist()
     if colour_by is not None:
         colours = {code: colour_by.classes.colour_of(colour_by.values.get(code, np.nan)) for code in codes}
@@ -436,7 +477,7 @@ def _add_areas(fmap: folium.Map, areas: gpd.GeoDataFrame, colour_by: ColourBy | 
             "opacity": 0.9,
         }
 
-    collection = _feature_collection(areas, codes, properties)
+    collection = _feature_collection(areas, codes, properties, tolerance)
     name = "街道/乡镇网格"
     if colour_by is not None:
         name += f"（{colour_by.classes.indicator.label}）"
@@ -454,7 +495,8 @@ def _add_areas(fmap: folium.Map, areas: gpd.GeoDataFrame, colour_by: ColourBy | 
     ).add_to(fmap)
 
 
-def _add_units(fmap: folium.Map, units: gpd.GeoDataFrame, colour_by: ColourBy | None = None) -> None:
+def _add_units(fmap: folium.Map, units: gpd.GeoDataFrame, colour_by: ColourBy | None = None, *,
+               tolerance: float = _SIMPLIFY_M) -> None:
     codes = units["code"].astype(str).tolist()
     labels = [{"label": html.escape(f"{code} {name}")} for code, name in zip(codes, units["name"])]
     if colour_by is None:
@@ -480,7 +522,7 @@ def _add_units(fmap: folium.Map, units: gpd.GeoDataFrame, colour_by: ColourBy | 
             "opacity": 0.9,
         }
         fields, name = ["label"], f"社区/村网格（{colour_by.classes.indicator.label}）"
-    collection = _feature_collection(units, codes, labels)
+    collection = _feature_collection(units, codes, labels, tolerance)
     folium.GeoJson(
         collection,
         name=name,
@@ -495,10 +537,10 @@ def _tooltip(collection: dict, **kwargs) -> folium.GeoJsonTooltip | None:
     return folium.GeoJsonTooltip(sticky=True, **kwargs) if collection["features"] else None
 
 
-def _add_focus(fmap: folium.Map, focus: gpd.GeoDataFrame) -> None:
+def _add_focus(fmap: folium.Map, focus: gpd.GeoDataFrame, tolerance: float = _SIMPLIFY_M) -> None:
     ids = [f"focus-{i}" for i in range(len(focus))]
     folium.GeoJson(
-        _feature_collection(focus, ids, [{} for _ in ids]),
+        _feature_collection(focus, ids, [{} for _ in ids], tolerance),
         name="当前网格",
         style_function=lambda _: {"fill": False, "color": _FOCUS_COLOUR, "weight": 4, "opacity": 1},
         interactive=False,
@@ -509,13 +551,13 @@ def _add_focus(fmap: folium.Map, focus: gpd.GeoDataFrame) -> None:
 _SHORT_COLOUR = "#d50000"
 
 
-def _add_understaffed(fmap: folium.Map, grids: gpd.GeoDataFrame) -> None:
+def _add_understaffed(fmap: folium.Map, grids: gpd.GeoDataFrame, tolerance: float = _SIMPLIFY_M) -> None:
     if grids.empty:
         return
     codes = grids["code"].astype(str).tolist()
     properties = [{"label": html.escape(f"{code} {name}：人员{text}")}
                   for code, name, text in zip(codes, grids["name"], grids["text"])]
-    collection = _feature_collection(grids, [f"short-{code}" for code in codes], properties)
+    collection = _feature_collection(grids, [f"short-{code}" for code in codes], properties, tolerance)
     folium.GeoJson(
         collection,
         name="人员配备不足",
@@ -532,8 +574,12 @@ def _add_employers(fmap: folium.Map, employers_url: str, *, show: bool = True, p
         name="用人单位（按风险）",
         show=show,
         icon_create_function=_cluster_icon_js(),
-        options={"chunkedLoading": True, "showCoverageOnHover": False, "maxClusterRadius": 50},
+        options={"chunkedLoading": True, "showCoverageOnHover": False},
     ).add_to(fmap)
+    # Wider clusters while a street is small on screen: with a ring every 50 px no grid label
+    # found a free spot on the city map (they must not cover the counts).
+    cluster.options["maxClusterRadius"] = folium.JsCode(
+        "function (zoom) { return zoom <= 14 ? 100 : zoom <= 15 ? 80 : 60; }")
     _EmployerLoader(cluster, employers_url, page_url).add_to(fmap)
 
 
@@ -673,7 +719,7 @@ class _GridLabels(folium.FeatureGroup):
         {% macro script(this, kwargs) %}
         var {{ this.get_name() }} = L.featureGroup({});
         (function (map, group, labels) {
-            var GAP = 3, MARGIN = 120;
+            var GAP = 3, MARGIN = 120, MINOR_RADIUS = 18, KEY_ROWS = 12;
             var SPOTS = [[0, -1], [0, 1], [-1, 0], [1, 0],
                          [-0.7, -0.7], [0.7, -0.7], [-0.7, 0.7], [0.7, 0.7]];
             // [lat, lon, "code name", area m², inscribed radius m, minor (community/village)]
@@ -704,24 +750,70 @@ class _GridLabels(folium.FeatureGroup):
                 }
                 return true;
             }
+            // Employer clusters and points already on the map: labels never go over them
+            // (a label hid the count of its cluster), so they are placed first.
+            function obstacles() {
+                var origin = map.getContainer().getBoundingClientRect(), boxes = [];
+                var found = map.getContainer().querySelectorAll(
+                    ".leaflet-marker-pane .gg-cluster, .leaflet-gg-employers-pane path.leaflet-interactive");
+                for (var i = 0; i < found.length; i++) {
+                    var r = found[i].getBoundingClientRect();
+                    if (r.width > 0) {
+                        boxes.push([r.left - origin.left - GAP, r.top - origin.top - GAP,
+                                    r.right - origin.left + GAP, r.bottom - origin.top + GAP]);
+                    }
+                }
+                return boxes;
+            }
             function place(item, placed) {
-                var offsets = [[0, 0]];
+                var offsets = [[0, 0]], reach = [];
+                if (item.radiusPx <= 0) { return free(boxAt(item, 0, 0), placed) ? (placed.push(boxAt(item, 0, 0)), [0, 0]) : null; }
                 if (item.fits) {
                     // Moving the box by at most `slack` keeps it inside the circle, so inside the grid.
                     var slack = item.radiusPx - item.halfDiagonal;
-                    [slack, slack / 2].forEach(function (d) {
-                        if (d >= 4) { SPOTS.forEach(function (s) { offsets.push([s[0] * d, s[1] * d]); }); }
-                    });
+                    reach.push(slack, slack / 2);
+                }
+                reach.forEach(function (d) {
+                    if (d >= 4) { SPOTS.forEach(function (s) { offsets.push([s[0] * d, s[1] * d]); }); }
+                });
+                // Out of the clusters' way: rings of spots around the anchor, nearest first, as
+                // far as the centre stays inside the grid (its inscribed circle, or a third of
+                // the side of a compact grid of its area).
+                var far = Math.max(item.radiusPx, item.sidePx / 3);
+                for (var r = 6; r <= far && offsets.length < 400; r += 6) {
+                    var n = Math.max(8, Math.round(2 * Math.PI * r / 10));
+                    for (var k = 0; k < n; k++) {
+                        offsets.push([r * Math.cos(2 * Math.PI * k / n), r * Math.sin(2 * Math.PI * k / n)]);
+                    }
                 }
                 for (var i = 0; i < offsets.length; i++) {
                     var box = boxAt(item, offsets[i][0], offsets[i][1]);
                     if (free(box, placed)) { placed.push(box); return offsets[i]; }
                 }
-                if (item.fits && !item.minor) { placed.push(boxAt(item, 0, 0)); return [0, 0]; }
                 return null;
             }
+            // Grids of the level shown whose label found no free spot are named in the
+            // legend's key instead ("未能标注"): no grid of the level goes unnamed.
+            function listMissing(missing) {
+                var key = document.querySelector(".gg-label-key");
+                if (!key) { return; }
+                var list = key.querySelector(".gg-label-key-list");
+                list.textContent = "";
+                // Every street/town, and communities/villages up to KEY_ROWS.
+                var majors = missing.filter(function (item) { return !item.minor; }).length;
+                var listed = missing.slice(0, Math.max(majors, KEY_ROWS));
+                listed.forEach(function (item) {
+                    var row = list.appendChild(document.createElement("div"));
+                    row.textContent = item.text.textContent;
+                });
+                if (missing.length > listed.length) {
+                    list.appendChild(document.createElement("div")).textContent =
+                        "等 " + missing.length + " 个（放大地图查看）";
+                }
+                key.classList.toggle("gg-label-key-empty", !missing.length);
+            }
             function declutter() {
-                if (!map.hasLayer(group)) { return; }
+                if (!map.hasLayer(group)) { listMissing([]); return; }
                 var zoom = map.getZoom(), size = map.getSize();
                 // Read every size and position first, write afterwards: one layout per pass.
                 var ranked = items.filter(function (item) {
@@ -730,16 +822,21 @@ class _GridLabels(folium.FeatureGroup):
                     item.at = map.latLngToContainerPoint(item.latlng);
                     item.halfDiagonal = Math.sqrt(item.w * item.w + item.h * item.h) / 2;
                     item.radiusPx = item.radius / metresPerPixel(item.latlng.lat, zoom);
+                    item.sidePx = Math.sqrt(item.area) / metresPerPixel(item.latlng.lat, zoom);
                     item.fits = item.w > 0 && item.radiusPx >= item.halfDiagonal;
+                    // A community/village too small for its label is of the level shown once
+                    // the grid is a few label heights across; before that it waits for a closer zoom.
+                    item.shownLevel = !item.minor || item.fits || item.radiusPx >= MINOR_RADIUS;
                     item.tier = item.fits ? item.minor : 2 + item.minor;
                     item.offset = null;
-                    return item.w > 0 && item.tier < 3
+                    item.inView = item.at.x > 0 && item.at.x < size.x && item.at.y > 0 && item.at.y < size.y;
+                    return item.w > 0 && item.shownLevel
                         && item.at.x > -MARGIN && item.at.x < size.x + MARGIN
                         && item.at.y > -MARGIN && item.at.y < size.y + MARGIN;
                 });
                 // Array.prototype.sort is stable: within a tier, larger grids stay first.
                 ranked.sort(function (a, b) { return a.tier - b.tier; });
-                var placed = [];
+                var placed = obstacles();
                 ranked.forEach(function (item) { item.offset = place(item, placed); });
                 items.forEach(function (item) {
                     var shown = item.offset !== null;
@@ -747,6 +844,11 @@ class _GridLabels(folium.FeatureGroup):
                     item.text.style.marginLeft = shown && item.offset[0] ? item.offset[0] + "px" : "";
                     item.text.style.marginTop = shown && item.offset[1] ? item.offset[1] + "px" : "";
                 });
+                // A community/village is missed only once its grid is large on screen: at city
+                // zoom hundreds of villages wait for closer zooms and would bury the key.
+                listMissing(ranked.filter(function (item) {
+                    return item.offset === null && item.inView && (!item.minor || item.radiusPx >= 2 * MINOR_RADIUS);
+                }).sort(function (a, b) { return a.minor - b.minor; }));  // streets/towns first
             }
             var pending = false;
             function schedule() {
@@ -755,7 +857,14 @@ class _GridLabels(folium.FeatureGroup):
                 L.Util.requestAnimFrame(function () { pending = false; declutter(); });
             }
             map.on("zoomend moveend resize", schedule);
-            group.on("add", schedule);
+            group.on("add remove", schedule);
+            // Clusters come and go after the employers arrive and after every zoom
+            // animation: place the labels again whenever the marker pane changes.
+            if (window.MutationObserver) {
+                var panes = [map.getPane("markerPane"), map.getPane("gg-employers")];
+                var watch = new MutationObserver(schedule);
+                panes.forEach(function (pane) { if (pane) { watch.observe(pane, {childList: true, subtree: true}); } });
+            }
             if (document.fonts && document.fonts.ready) { document.fonts.ready.then(schedule); }
         })({{ this._parent.get_name() }}, {{ this.get_name() }}, {{ this.labels_json }});
         {% endmacro %}
@@ -1010,6 +1119,23 @@ class _EmployerTiles(JSCSSMixin, folium.map.Layer):
         self.page_url_json = _js_json(page_url)
 
 
+#: Chinese names of the validation report's problem kinds (gisgrid.boundaries.validate).
+PROBLEM_TITLES = {
+    "gap": "缝隙：上级网格内有未被下级网格覆盖的区域",
+    "overlap": "重叠：两个网格相互重叠",
+    "outside_parent": "超出上级网格范围",
+    "sliver": "狭长碎片",
+    "bad_code": "网格编码不符合规则",
+    "missing_code": "缺少网格编码",
+    "duplicate_code": "网格编码重复",
+    "unknown_parent": "上级网格不存在",
+    "invalid_geometry": "几何图形无效",
+    "empty_geometry": "几何图形为空",
+    "suspected_offset": "疑似坐标系偏移（火星坐标/百度坐标未转换）",
+    "check_failed": "该项检查未能完成",
+}
+
+
 class _ProblemLayer(folium.map.Layer):
     """Boundary validation problems, fetched as GeoJSON by the browser.
 
@@ -1023,7 +1149,7 @@ class _ProblemLayer(folium.map.Layer):
         """
         {% macro script(this, kwargs) %}
         var {{ this.get_name() }} = L.featureGroup();
-        (function (map, group, url) {
+        (function (map, group, url, titles) {
             var COLOURS = {error: "#d50000", warning: "#ff6d00"};
             function note(text, level) {
                 var row = document.querySelector(".gg-problems-note");
@@ -1050,7 +1176,9 @@ class _ProblemLayer(folium.map.Layer):
                     head.textContent = (p.severity === "warning" ? "警告" : "错误") + "："
                         + (p.codes || []).join("、");
                     var body = document.createElement("div");
-                    body.textContent = p.message || p.kind || "";
+                    // The report's own message is English (the CLI's); the page says it in Chinese.
+                    body.textContent = (titles[p.kind] || "边界问题")
+                        + (p.area_m2 != null ? "，面积约 " + Math.round(p.area_m2) + " 平方米" : "");
                     box.appendChild(head);
                     box.appendChild(body);
                     l.bindTooltip(box, {sticky: true});
@@ -1072,7 +1200,7 @@ class _ProblemLayer(folium.map.Layer):
                     console.error("gisgrid: boundary problems", url, error);
                     note("边界检查结果加载失败", "error");
                 });
-        })({{ this._parent.get_name() }}, {{ this.get_name() }}, {{ this.url_json }});
+        })({{ this._parent.get_name() }}, {{ this.get_name() }}, {{ this.url_json }}, {{ this.titles_json }});
         {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
         {% endmacro %}
         """
@@ -1082,6 +1210,7 @@ class _ProblemLayer(folium.map.Layer):
         super().__init__(name="边界问题", overlay=True, control=True, show=True)
         self._name = "ProblemLayer"
         self.url_json = _js_json(url)
+        self.titles_json = _js_json(PROBLEM_TITLES)
 
 
 class _Highlight(folium.MacroElement):
@@ -1160,10 +1289,10 @@ class _PlaceControl(folium.MacroElement):
                                 body: JSON.stringify({lon: latlng.lng, lat: latlng.lat, crs: "CGCS2000"})})
                         .then(function (r) {
                             return r.json().then(function (body) {
-                                if (!r.ok) { throw new Error(body.message || ("HTTP " + r.status)); }
+                                if (!r.ok) { throw new Error(body.message || ("服务器返回错误 " + r.status)); }
                                 return body;
-                            });
-                        })
+                            }, function () { throw new Error("服务器返回错误 " + r.status); });
+                        }, function () { throw new Error("网络连接失败，请稍后重试"); })
                         .then(function () { message.textContent = "已保存，正在刷新…"; window.location.reload(); })
                         .catch(function (error) { ok.disabled = false; message.textContent = "保存失败：" + error.message; });
                 });
@@ -1201,7 +1330,8 @@ class _MapChrome(folium.MacroElement):
         <div id="{{ this.get_name() }}_title" class="gg-title">{{ this.title }}</div>
         {%- endif %}
         <div id="{{ this.get_name() }}_legend" class="gg-legend">
-            <div class="gg-legend-head">图例</div>
+            <div class="gg-legend-head">图例<button type="button" class="gg-legend-toggle" aria-expanded="true" title="收起图例">收起</button></div>
+            <div class="gg-legend-body">
             {%- if this.show_risk %}
             <div class="gg-legend-sub">用人单位风险等级</div>
             {%- for label, level in this.risk_rows %}
@@ -1236,6 +1366,11 @@ class _MapChrome(folium.MacroElement):
             {%- if this.understaffed is not none %}
             <div class="gg-legend-row"><span class="gg-line gg-line-short"></span>人员配备不足<span class="gg-legend-count">{{ this.understaffed }} 个</span></div>
             {%- endif %}
+            <div class="gg-label-key gg-label-key-empty">
+                <div class="gg-legend-sub">图上未能标注的网格（让出用人单位聚合点，放大后显示）</div>
+                <div class="gg-label-key-list"></div>
+            </div>
+            </div>
         </div>
         {%- if this.selector %}
         <form id="{{ this.get_name() }}_selector" class="gg-selector" method="get">
@@ -1255,6 +1390,36 @@ class _MapChrome(folium.MacroElement):
         {% endmacro %}
         {% macro script(this, kwargs) %}
         (function (map, prefix) {
+            // The legend folds to its title (remembered in localStorage), and folds by itself
+            // while a popup is open, its corner then drawn below the map: it never covers a popup.
+            function legendToggle(legend) {
+                if (!legend) { return; }
+                var KEY = "gisgrid.legend.collapsed", button = legend.querySelector(".gg-legend-toggle");
+                var corner = legend.parentNode, byPopup = false;
+                function stored() { try { return localStorage.getItem(KEY) === "1"; } catch (e) { return false; } }
+                function show(collapsed) {
+                    legend.classList.toggle("gg-legend-collapsed", collapsed);
+                    button.textContent = collapsed ? "展开" : "收起";
+                    button.title = collapsed ? "展开图例" : "收起图例";
+                    button.setAttribute("aria-expanded", collapsed ? "false" : "true");
+                }
+                button.addEventListener("click", function () {
+                    var collapsed = !legend.classList.contains("gg-legend-collapsed");
+                    byPopup = false;
+                    try { localStorage.setItem(KEY, collapsed ? "1" : "0"); } catch (e) { /* private mode */ }
+                    show(collapsed);
+                });
+                map.on("popupopen", function () {
+                    byPopup = !legend.classList.contains("gg-legend-collapsed");
+                    show(true);
+                    if (corner) { corner.classList.add("gg-under-popup"); }
+                });
+                map.on("popupclose", function () {
+                    if (corner) { corner.classList.remove("gg-under-popup"); }
+                    if (byPopup) { byPopup = false; show(stored()); }
+                });
+                show(stored());
+            }
             function place(id, position) {
                 var element = document.getElementById(id);
                 if (!element) { return; }
@@ -1268,6 +1433,7 @@ class _MapChrome(folium.MacroElement):
             }
             place(prefix + "_title", "topleft");
             place(prefix + "_legend", "bottomleft");
+            legendToggle(document.getElementById(prefix + "_legend"));
             place(prefix + "_selector", "topright");
             var form = document.getElementById(prefix + "_selector");
             if (form) {
@@ -1357,7 +1523,18 @@ def _chrome_css(plain_background: bool) -> str:
         " font-size: 16px; font-weight: 700; box-shadow: 0 1px 4px rgba(0,0,0,.3); }"
         ".gg-legend { background: rgba(255,255,255,.94); padding: 8px 12px; border-radius: 4px;"
         " font-size: 13px; line-height: 1.7; box-shadow: 0 1px 4px rgba(0,0,0,.3); }"
-        ".gg-legend-head { font-weight: 700; font-size: 14px; }"
+        ".gg-legend-head { font-weight: 700; font-size: 14px; display: flex; align-items: center; gap: 12px; }"
+        ".gg-legend-toggle { margin-left: auto; font: inherit; font-size: 12px; font-weight: 400;"
+        " padding: 0 8px; border: 1px solid #b0bec5; border-radius: 3px; background: #fff; cursor: pointer; }"
+        ".gg-legend-collapsed .gg-legend-body { display: none; }"
+        ".gg-legend-body { max-height: 60vh; overflow-y: auto; }"
+        ".gg-label-key-empty { display: none; }"
+        ".gg-label-key-list { font-size: 12px; line-height: 1.4; max-width: 230px; color: #263238; }"
+        # While a popup is open the legend's corner goes below the map panes (z-index 400).
+        ".leaflet-bottom.leaflet-left.gg-under-popup { z-index: 390; }"
+        # Leaflet makes clicked SVG shapes focusable; Chromium then draws its focus
+        # rectangle around the whole shape after a click.
+        ".leaflet-container .leaflet-interactive:focus { outline: none; }"
         ".gg-legend-sub { color: #555; margin-top: 2px; }"
         ".gg-legend-row { display: flex; align-items: center; }"
         ".gg-dot { display: inline-block; width: 12px; height: 12px; border-radius: 50%;"

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, g
 
 from gisgrid.db.queries import active_generation
 from gisgrid.errors import InputError
-from gisgrid.maps.tiles import RAW_MIN_ZOOM, check_tile_address, employer_tile
+from gisgrid.maps.tiles import MAX_ZOOM, RAW_MIN_ZOOM, check_tile_address, employer_tile
 from gisgrid.web.db import get_session
 
 bp = Blueprint("tiles", __name__)
@@ -49,12 +49,19 @@ def _tile_address(z: str, x: str, y: str) -> tuple[int, int, int]:
     if not all(_WHOLE.fullmatch(part) for part in (z, x, y)):
         given = f"{z}/{x}/{y}"
         raise InputError(f"瓦片地址为 {given[:40]!r}{'…' if len(given) > 40 else ''}；"
-                         "应为三个不带符号的整数 z/x/y（tile address: expected z/x/y whole numbers）")
+                         "应为三个不带符号的整数 z/x/y")
     zi, xi, yi = int(z), int(x), int(y)
-    problem = check_tile_address(zi, xi, yi)
-    if problem:
-        raise InputError(f"瓦片地址 {zi}/{xi}/{yi} 超出范围：{problem}")
+    if check_tile_address(zi, xi, yi):
+        raise InputError(f"瓦片地址 {zi}/{xi}/{yi} 超出范围：{_range_problem(zi, xi, yi)}")
     return zi, xi, yi
+
+
+def _range_problem(z: int, x: int, y: int) -> str:
+    """What check_tile_address found, in Chinese for the error body."""
+    if not 0 <= z <= MAX_ZOOM:
+        return f"缩放级别 z 为 {z}，应为 0–{MAX_ZOOM}"
+    top = 2**z - 1
+    return f"{'x' if not 0 <= x <= top else 'y'} 为 {x if not 0 <= x <= top else y}，第 {z} 级应为 0–{top}"
 
 
 @bp.get("/basemap/<z>/<x>/<y>")

@@ -476,8 +476,9 @@ def test_labels_do_not_overlap_and_show_once_they_fit(browser_page, areas, units
     communities = {f"{c} {n}" for c, n in zip(units["code"], units["name"])}
     # Far out the nine streets are crowded: some labels give way, no community shows.
     assert 0 < len(shown[fitted - 2]) < len(streets) and shown[fitted - 2] <= streets
-    # One level closer every street label fits inside its square; communities still wait.
-    assert shown[fitted - 1] == streets
+    # One level closer every street label fits inside its square; communities large enough on
+    # screen show where they find room (a street page names its communities, issue 15).
+    assert streets <= shown[fitted - 1]
     # At the fitted zoom and closer, every label on screen shows: grids are large enough.
     assert shown[fitted] == streets | communities
     for zoom in (fitted + 1, fitted + 2):
