@@ -22,10 +22,18 @@ at p95. Budget: ≤ 1.10 (the gate and RLS cost ≤ 10 % at p95). Admin runs und
 policy is a ``gisgrid_sees_all()`` test per row); admin with RLS against the pre-RLS code
 cannot be measured in one run, so only admin against inspector is compared.
 
+--pages (on by default; --no-pages to skip) opens the city page ``/`` and the street page
+/grids/<--street> in headless Chromium (/usr/bin/chromium) at 1,000 and at --pages-at employers
+(default 20,000) and reports what each moved (HTML, scripts and data, decoded bytes, i.e. before
+gzip) and when it settled (the last resource or long task, followed by 700 ms of quiet),
+median of --page-runs. Baseline in the same run: the same pages drawing employers as
+clustered GeoJSON (GISGRID_MAP_TILES_ABOVE past the count), as every page did before issue 15.
+Budget: ≤ 1.5 MB and ≤ 1.5 s at 20,000 employers.
+
 --explain prints the tile queries' plans through the web role (GiST index used or not, how the
 policies are evaluated).
 
-    python benchmarks/maps.py [--employers 1000000] [--tiles 50] [--zooms 10 11 12 13] [--scoped 40] [--explain]
+    python benchmarks/maps.py [--employers 1000000] [--pages-at 20000] [--page-runs 3] [--tiles 50] [--zooms 10 11 12 13] [--scoped 40] [--explain]
 """
 
 from __future__ import annotations
@@ -90,6 +98,80 @@ def page_size(engine, home: Path, cluster) -> tuple[int, float, bool]:
     assert response.status_code == 200, response.status_code
     body = response.get_data()
     return len(body), time.perf_counter() - start, b"/tiles/employers/" in body
+
+
+# Settled: no resource and no long task for 700 ms; then what the page moved, decoded.
+_SETTLE_JS = """() => new Promise(resolve => {
+    let last = performance.now();
+    new PerformanceObserver(list => {
+        for (const e of list.getEntries()) { last = Math.max(last, e.startTime + e.duration); }
+    }).observe({entryTypes: ['longtask', 'resource']});
+    const check = () => {
+        if (performance.now() - last < 700) { setTimeout(check, 100); return; }
+        const nav = performance.getEntriesByType('navigation')[0];
+        let bytes = nav.decodedBodySize, end = last;
+        for (const r of performance.getEntriesByType('resource')) { bytes += r.decodedBodySize; end = Math.max(end, r.responseEnd); }
+        resolve({settle: end, bytes, html: nav.decodedBodySize});
+    };
+    setTimeout(check, 100);
+})"""
+
+
+def browser_pages(engine, home: Path, cluster, paths: list[str], runs: int) -> dict[tuple[str, str], dict]:
+    """{(variant, path): {"bytes", "html", "settle"}} for the app as configured and the GeoJSON baseline."""
+    from playwright.sync_api import sync_playwright
+    from werkzeug.serving import make_server
+    import threading
+
+    from gisgrid.web.auth import cookie_name
+
+    base_settings = app_settings(home, cluster)
+    variants = {"now": base_settings,
+                "baseline (GeoJSON clusters)": dataclasses.replace(base_settings, map_tiles_above=10**9)}
+    results = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run", "--disable-sync"])
+        for variant, settings in variants.items():
+            app = create_app({"TESTING": True}, settings=settings)
+            server = make_server("127.0.0.1", 0, app, threaded=True)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            url = f"http://127.0.0.1:{server.server_port}"
+            with session_scope(engine) as session:
+                user_id = session.execute(sa.text("SELECT id FROM app_user WHERE username = 'admin'")).scalar_one()
+                token = start_session(session, user_id, "127.0.0.1")
+            context = browser.new_context(viewport={"width": 1600, "height": 1000})
+            context.add_cookies([{"name": cookie_name(app), "value": token, "url": url}])
+            try:
+                for path in paths:
+                    seen = []
+                    for _ in range(runs + 1):  # the first run warms the server's caches
+                        page = context.new_page()
+                        page.goto(url + path, wait_until="load")
+                        seen.append(page.evaluate(_SETTLE_JS))
+                        page.close()
+                    seen = seen[1:]
+                    results[(variant, path)] = {
+                        "bytes": statistics.median(r["bytes"] for r in seen),
+                        "html": statistics.median(r["html"] for r in seen),
+                        "settle": statistics.median(r["settle"] for r in seen) / 1000}
+            finally:
+                context.close()
+                server.shutdown()
+        browser.close()
+    return results
+
+
+def report_pages(results: dict, employers: int) -> None:
+    for (variant, path), r in results.items():
+        print(f"{path} at {employers:,} employers, {variant}: {r['bytes'] / 1e6:.2f} MB moved "
+              f"(HTML {r['html'] / 1e6:.2f} MB), settled {r['settle']:.2f} s")
+    for (variant, path), r in results.items():
+        if variant == "now":
+            b = results[("baseline (GeoJSON clusters)", path)]
+            print(f"{path} at {employers:,}: {r['bytes'] / b['bytes']:.2f} x the baseline's bytes, "
+                  f"{r['settle'] / b['settle']:.2f} x its settle time (budget ≤ 1.5 MB, ≤ 1.5 s)")
 
 
 def grow(engine, total: int) -> float:
@@ -284,6 +366,11 @@ def main() -> None:
     parser.add_argument("--scoped", type=int, default=40,
                         help="requests per kind as admin and as inspector (0: skip the comparison)")
     parser.add_argument("--street", default="419901001", help="the street of the admin/inspector comparison")
+    parser.add_argument("--pages", action=argparse.BooleanOptionalAction, default=True,
+                        help="bytes and settle time of / and the street page in headless Chromium")
+    parser.add_argument("--pages-at", type=int, default=20_000,
+                        help="the second size of the page measurement (the first is 1,000)")
+    parser.add_argument("--page-runs", type=int, default=3, help="page loads per page and variant (median)")
     parser.add_argument("--explain", action="store_true",
                         help="also print EXPLAIN ANALYZE of the tile queries as admin and inspector (web role)")
     args = parser.parse_args()
@@ -294,6 +381,12 @@ def main() -> None:
         small, t_small, tiled_small = page_size(engine, home, cluster)
         print(f"/ with 1,000 employers: {small:,} bytes ({t_small:.2f} s, "
               f"{'vector tiles' if tiled_small else 'clustered GeoJSON'})")
+        paths = ["/", f"/grids/{args.street}"]
+        if args.pages:
+            report_pages(browser_pages(engine, home, cluster, paths, args.page_runs), 1_000)
+            if args.pages_at < args.employers:
+                print(f"adding employers up to {args.pages_at:,}: {grow(engine, args.pages_at):.1f} s")
+                report_pages(browser_pages(engine, home, cluster, paths, args.page_runs), args.pages_at)
         print(f"adding employers up to {args.employers:,} and reassigning: {grow(engine, args.employers):.1f} s")
         large, t_large, tiled_large = page_size(engine, home, cluster)
         print(f"/ with {args.employers:,} employers: {large:,} bytes ({t_large:.2f} s, "

@@ -17,7 +17,9 @@ from gisgrid.labels import KIND_LABELS, ROLE_LABELS
 BASEMAPS = ("none", "osm", "tianditu", "mbtiles:/path/city.mbtiles")
 # Chinese commercial basemaps are in GCJ-02: our CGCS2000 data would sit 300–700 m off.
 GCJ02_BASEMAPS = ("gaode", "amap", "autonavi", "baidu", "bmap", "tencent", "qq")
-DEFAULT_MAP_TILES_ABOVE = 50_000
+# Above this many employers a page would move more than ~0.4 MB of GeoJSON (≈ 385 bytes each):
+# vector tiles instead (issue 15: a page ≤ 1.5 MB in all).
+DEFAULT_MAP_TILES_ABOVE = 1_000
 DEFAULT_DB_PORT = 55432
 #: DOMAIN.md: the register is refreshed at least every half year.
 DEFAULT_STALE_MONTHS = 6

@@ -133,14 +133,20 @@ def demo_url(pg_cluster, tmp_path_factory) -> str:
     return url
 
 
+#: The demo apps' GISGRID_MAP_TILES_ABOVE: clusters for the demo city's employers.
+CLUSTERS_UP_TO = 50_000
+
+
 @pytest.fixture(scope="session")
 def demo_app(demo_url, pg_cluster, tmp_path_factory):
     """The app on the demo city, connected as the web role (gisgrid_web), as in production."""
     from gisgrid.web import create_app
 
     web_url = pg_cluster.web_url_for(demo_url.rsplit("/", 1)[1])
+    # The demo's 20,000 employers would be drawn as vector tiles by default (issue 15): the
+    # page tests read the clustered layer, the tile tests make their own app (test_tiles*).
     settings = Settings(home=tmp_path_factory.mktemp("app-home"), database_url=demo_url,
-                        web_database_url=web_url)
+                        web_database_url=web_url, map_tiles_above=CLUSTERS_UP_TO)
     return create_app({"TESTING": True}, settings=settings)
 
 
@@ -154,7 +160,7 @@ def demo_copy_app(pg_cluster, demo_url, tmp_path_factory):
         dispose_engines()  # a template database must have no connections
         url = pg_cluster.create_database(name, template="demo_city")
         settings = Settings(home=tmp_path_factory.mktemp(f"{name}-home"), database_url=url,
-                            web_database_url=pg_cluster.web_url_for(name))
+                            web_database_url=pg_cluster.web_url_for(name), map_tiles_above=CLUSTERS_UP_TO)
         return create_app({"TESTING": True}, settings=settings)
 
     return make

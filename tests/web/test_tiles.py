@@ -123,7 +123,7 @@ def test_map_tiles_threshold_setting():
     from gisgrid.config import load_settings
     from gisgrid.errors import ConfigError
 
-    assert load_settings({"GISGRID_HOME": "/tmp/x"}).map_tiles_above == 50_000
+    assert load_settings({"GISGRID_HOME": "/tmp/x"}).map_tiles_above == 1_000
     assert load_settings({"GISGRID_HOME": "/tmp/x", "GISGRID_MAP_TILES_ABOVE": "10"}).map_tiles_above == 10
     with pytest.raises(ConfigError, match="GISGRID_MAP_TILES_ABOVE"):
         load_settings({"GISGRID_HOME": "/tmp/x", "GISGRID_MAP_TILES_ABOVE": "many"})
