@@ -420,7 +420,9 @@
       li.textContent = d.message + (d.codes && d.codes.length ? "（" + d.codes.join("、") + "）" : "");
       if (d.location) {
         const ll = [d.location[1], d.location[0]];
-        L.circleMarker(ll, { radius: 10, color: "#b71c1c", weight: 3, fillColor: "#ff5252", fillOpacity: 0.5 })
+        // not a snapping target for Geoman, nor editable: it marks, it is not a boundary
+        L.circleMarker(ll, { radius: 10, color: "#b71c1c", weight: 3, fillColor: "#ff5252", fillOpacity: 0.5,
+                             pmIgnore: true, snapIgnore: true })
           .bindTooltip(d.message).addTo(problemLayer);
         const a = document.createElement("a");
         a.href = "#"; a.textContent = "定位"; a.className = "zoom-to";
@@ -561,7 +563,9 @@
       locks: [code].concat(neighbours(code)),
       body: () => ({ geometry: e.geometry, version: props(code).version, snap_m: 5 }) }];
     e.done = (results) => { e.changed = results[0].changed; e.figure = e.changed.slice(); };
-    // Undo: the grids that lost area take their old boundary back (the others give way).
+    // Undo: the grids that lost area take their old boundary back (the others give way). What
+    // the 5 m snapping moved besides comes back only within that snapping (tens of m²); giving the
+    // reshaped grid its own old boundary as a last step was tried and is refused (a gap).
     e.inverse = () => e.changed.filter((c) => e.before[c] && state.features[c] &&
                                                area(e.before[c].geometry) > area(state.features[c].geometry) * (1 + 1e-9))
       .map((c) => ({ method: "PUT", path: "/grids/" + encodeURIComponent(c) + "/geometry", locks: e.changed,
@@ -637,15 +641,13 @@
     if (!edit || state.busy) { return; }
     if (!edit.inverse) { say("“" + edit.label + "”无法撤销（只能撤销两个网格的合并）", "error"); return; }
     state.retry = undo;
-    const steps = edit.inverse();
-    const codes = Array.from(new Set([].concat.apply(edit.figure.slice(), steps.map((s) => s.locks || []))));
-    const outcome = await run(steps, codes, "撤销“" + edit.label + "”");
+    // The figure shows the grids the edit showed (a moved unit's streets, a split's parts …).
+    const codes = edit.figure.slice();
+    const outcome = await run(edit.inverse(), codes, "撤销“" + edit.label + "”");
     if (!outcome) { return; }
     state.undo.pop();
     state.redo.push(edit);
     state.touched = codes.filter((c) => state.features[c]);
-    if (edit.codes && edit.label.indexOf("合并") === 0) { state.touched = edit.codes.slice(); }
-    if (edit.unit) { state.touched = [edit.from, edit.to]; }
     restyle();
     drawBalance();
     figure(outcome.before.map((f) => f.properties.code), outcome.before, state.touched, outcome.balanceBefore);
@@ -773,6 +775,8 @@
     if (locked.length) { say("网格 " + locked.map(label).join("、") + " 已锁定，不能修改这里的边界", "error"); return; }
     const layer = layers[code];
     state.editing = "reshape";
+    // Geoman puts back a vertex whose move would make the boundary cross itself (the server would
+    // refuse it too, with the reason).
     layer.pm.enable({ snappable: true, snapDistance: 12, allowSelfIntersection: false });
     hint("拖动 " + label(code) + " 的节点修改边界（靠近相邻网格的节点会吸附），完成后点“保存边界”");
     choice((again ? "未保存的边界仍在地图上：修改后再保存，或取消。" : "") + "修改 " + label(code) + " 的边界", (box) => {
