@@ -125,6 +125,8 @@ def browser_pages(engine, home: Path, cluster, paths: list[str], runs: int) -> d
 
     from gisgrid.web.auth import cookie_name
 
+    import logging
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     base_settings = app_settings(home, cluster)
     variants = {"now": base_settings,
                 "baseline (GeoJSON clusters)": dataclasses.replace(base_settings, map_tiles_above=10**9)}
@@ -384,7 +386,7 @@ def main() -> None:
         paths = ["/", f"/grids/{args.street}"]
         if args.pages:
             report_pages(browser_pages(engine, home, cluster, paths, args.page_runs), 1_000)
-            if args.pages_at < args.employers:
+            if args.pages_at <= args.employers:
                 print(f"adding employers up to {args.pages_at:,}: {grow(engine, args.pages_at):.1f} s")
                 report_pages(browser_pages(engine, home, cluster, paths, args.page_runs), args.pages_at)
         print(f"adding employers up to {args.employers:,} and reassigning: {grow(engine, args.employers):.1f} s")
