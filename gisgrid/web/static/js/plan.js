@@ -557,7 +557,9 @@
   }
 
   function reshapeEdit(code, geometry) {
-    const e = { label: "修改边界 " + label(code), code: code, geometry: geometry, before: {}, figure: [code] };
+    // figure: the grid and its neighbours until the answer says which of them changed
+    const e = { label: "修改边界 " + label(code), code: code, geometry: geometry, before: {},
+                figure: [code].concat(neighbours(code)) };
     neighbours(code).concat([code]).forEach((c) => { e.before[c] = JSON.parse(JSON.stringify(state.features[c])); });
     e.forward = () => [{ method: "PUT", path: "/grids/" + encodeURIComponent(code) + "/geometry",
       locks: [code].concat(neighbours(code)),
@@ -618,7 +620,8 @@
     state.touched = edit.figure.slice();
     restyle();
     drawBalance();
-    figure(outcome.before.map((f) => f.properties.code), outcome.before, edit.figure, outcome.balanceBefore);
+    const before = outcome.before.filter((f) => edit.figure.indexOf(f.properties.code) >= 0);
+    figure(before.map((f) => f.properties.code), before, edit.figure, outcome.balanceBefore);
   }
 
   async function apply(edit) {
