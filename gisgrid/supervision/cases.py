@@ -386,9 +386,10 @@ def case_detail(session: Session, case_id: int) -> dict:
     return detail
 
 
-def inspector_choices(session: Session, grid_id: int | None) -> list[dict]:
-    """Every inspector (full-time, part-time), those answering for ``grid_id`` or a grid above it
-    today first (``responsible``) — whom a case of that grid would usually go to."""
+def inspector_choices(session: Session, grid_id: int | None, roles=INSPECTOR_ROLES) -> list[dict]:
+    """Staff of ``roles`` (default the inspectors: full-time, part-time; None: everyone), those
+    answering for ``grid_id`` or a grid above it today first (``responsible``) — whom work of
+    that grid would usually go to."""
     rows = session.execute(sa.text("""
         WITH RECURSIVE chain AS (
             SELECT id, parent_id, identity FROM grid WHERE id = :grid
@@ -398,7 +399,7 @@ def inspector_choices(session: Session, grid_id: int | None) -> list[dict]:
                EXISTS (SELECT 1 FROM staff_grid sg JOIN chain c ON c.identity = sg.grid_identity
                        WHERE sg.staff_id = s.id AND (sg.valid_from IS NULL OR sg.valid_from <= :today)
                          AND (sg.valid_to IS NULL OR sg.valid_to >= :today)) AS responsible
-        FROM staff s WHERE s.role = ANY(:roles)
+        FROM staff s WHERE CAST(:roles AS text[]) IS NULL OR s.role = ANY(:roles)
         ORDER BY responsible DESC, s.name, s.id"""),
-        {"grid": grid_id, "today": clock.today(), "roles": list(INSPECTOR_ROLES)}).mappings().all()
+        {"grid": grid_id, "today": clock.today(), "roles": None if roles is None else list(roles)}).mappings().all()
     return [dict(r) for r in rows]

@@ -302,19 +302,10 @@ def employer_timeline(session: Session, employer_id: int) -> list[dict]:
 
 
 def staff_choices(session: Session, grid_id: int | None) -> list[dict]:
-    """All staff, those answering for ``grid_id`` or a grid above it today first (``responsible``)."""
-    rows = session.execute(sa.text("""
-        WITH RECURSIVE chain AS (
-            SELECT id, parent_id, identity FROM grid WHERE id = :grid
-            UNION ALL SELECT g.id, g.parent_id, g.identity FROM grid g JOIN chain c ON g.id = c.parent_id
-        )
-        SELECT s.id, s.name, s.role, s.unit,
-               EXISTS (SELECT 1 FROM staff_grid sg JOIN chain c ON c.identity = sg.grid_identity
-                       WHERE sg.staff_id = s.id AND (sg.valid_from IS NULL OR sg.valid_from <= :today)
-                         AND (sg.valid_to IS NULL OR sg.valid_to >= :today)) AS responsible
-        FROM staff s ORDER BY responsible DESC, s.name, s.id"""),
-        {"grid": grid_id, "today": clock.today()}).mappings().all()
-    return [dict(r) for r in rows]
+    """All staff (a patrol may be anyone's), those answering for ``grid_id`` or above it first."""
+    from gisgrid.supervision.cases import inspector_choices
+
+    return inspector_choices(session, grid_id, roles=None)
 
 
 _DUE = _WITHIN + """
