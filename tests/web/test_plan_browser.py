@@ -135,6 +135,19 @@ def _drag(page, start, end) -> None:
     page.wait_for_timeout(300)
 
 
+def _drag_vertex(page, code: str, start, end) -> None:
+    """Drag a vertex of `code`'s boundary, again if the drag did not take (under load Geoman may
+    not have its vertex markers ready for the first press): the boundary on the map must change."""
+    shape = "(c) => JSON.stringify(window.gisgridPlan.layers[c].toGeoJSON(7).geometry)"
+    before = page.evaluate(shape, code)
+    for _ in range(4):
+        _drag(page, start, end)
+        if page.evaluate(shape, code) != before:
+            return
+        page.wait_for_timeout(700)
+    raise AssertionError(f"dragging a vertex of {code} from {start} to {end} did not change its boundary")
+
+
 def _saved(page, text: str) -> None:
     page.locator("#plan-message span.ok", has_text=text).wait_for(timeout=60_000)
 
@@ -234,7 +247,7 @@ def test_a_planner_moves_splits_merges_and_undoes(browser, plan_live):  # noqa: 
     page.click("button[data-tool=reshape]")
     page.locator(".leaflet-marker-pane .marker-icon").first.wait_for(timeout=10_000)
     vertex, inward, outward = _drag_targets(page, pair["a"], move["source"])
-    _drag(page, vertex, inward)
+    _drag_vertex(page, pair["a"], vertex, inward)
     page.locator("#plan-choice button.confirm").click()
     page.locator("#plan-message span.error", has_text="未保存").wait_for(timeout=60_000)
     assert not page.locator("#plan-problems").is_hidden()
@@ -252,7 +265,7 @@ def test_a_planner_moves_splits_merges_and_undoes(browser, plan_live):  # noqa: 
     page.locator(".leaflet-marker-pane .marker-icon").first.wait_for(timeout=10_000)
     vertex, inward, outward = _drag_targets(page, pair["a"], move["source"])
     area_m2 = _areas(app, pair["a"])
-    _drag(page, vertex, outward)
+    _drag_vertex(page, pair["a"], vertex, outward)
     page.locator("#plan-choice button.confirm").click()
     _saved(page, "已保存：修改边界")
     assert page.locator("#plan-problems").is_hidden()
