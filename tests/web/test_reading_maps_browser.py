@@ -8,6 +8,11 @@ and never covers an open popup, and a clicked shape gets no focus rectangle.
 
 from __future__ import annotations
 
+# Runs after tests/web/test_plan_browser.py on purpose (file order): run before it, in the
+# same session, the plan editor's refused-reshape step times out (seen in CI and reproduced
+# with just these two files; the cause is not found yet — suspect shared state of the live
+# servers or the logged-in browser helper). Both pass in this order and each alone.
+
 import pytest
 
 from tests.live import serve_live
