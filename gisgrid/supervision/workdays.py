@@ -256,6 +256,18 @@ def recompute_open_deadlines(session: Session, calendar: WorkCalendar | None = N
     return moved
 
 
+def _write_override(session: Session, day: dt.date, kind: str, reason: str, actor: str) -> None:
+    """One day's override written (``default``: removed, the calendar package decides again)."""
+    if kind == "default":
+        session.execute(sa.text("DELETE FROM calendar_override WHERE day = :d"), {"d": day})
+    else:
+        session.execute(sa.text("""
+            INSERT INTO calendar_override (day, kind, reason, entered_by) VALUES (:d, :k, :r, :a)
+            ON CONFLICT (day) DO UPDATE SET kind = excluded.kind, reason = excluded.reason,
+                entered_by = excluded.entered_by, entered_at = now()"""),
+            {"d": day, "k": kind, "r": reason, "a": actor})
+
+
 def set_override(session: Session, day: dt.date, kind: str, reason: str, *, actor: str) -> dict:
     """Say that ``day`` is a holiday or a make-up workday (``kind`` 'default' removes the entry);
     audited; open deadlines are recomputed. Returns before/after and the moved deadlines."""
@@ -271,14 +283,7 @@ def set_override(session: Session, day: dt.date, kind: str, reason: str, *, acto
         raise InputError(f"日期为 {day.isoformat()}；应在 2000–2100 年之间")
     calendar = load_calendar(session)
     before = _describe(calendar, day)
-    if kind == "default":
-        session.execute(sa.text("DELETE FROM calendar_override WHERE day = :d"), {"d": day})
-    else:
-        session.execute(sa.text("""
-            INSERT INTO calendar_override (day, kind, reason, entered_by) VALUES (:d, :k, :r, :a)
-            ON CONFLICT (day) DO UPDATE SET kind = excluded.kind, reason = excluded.reason,
-                entered_by = excluded.entered_by, entered_at = now()"""),
-            {"d": day, "k": kind, "r": reason, "a": actor})
+    _write_override(session, day, kind, reason, actor)
     calendar = load_calendar(session)
     after = _describe(calendar, day)
     moved = recompute_open_deadlines(session, calendar)
@@ -411,14 +416,7 @@ def apply_calendar(session: Session, entries: list[tuple[dt.date, str, str]], ba
         if not dt.date(2000, 1, 1) <= day <= dt.date(2100, 12, 31):
             raise InputError(f"日期为 {day.isoformat()}；应在 2000–2100 年之间")
         before = _describe(calendar, day)
-        if kind == "default":
-            session.execute(sa.text("DELETE FROM calendar_override WHERE day = :d"), {"d": day})
-        else:
-            session.execute(sa.text("""
-                INSERT INTO calendar_override (day, kind, reason, entered_by) VALUES (:d, :k, :r, :a)
-                ON CONFLICT (day) DO UPDATE SET kind = excluded.kind, reason = excluded.reason,
-                    entered_by = excluded.entered_by, entered_at = now()"""),
-                {"d": day, "k": kind, "r": reason, "a": actor})
+        _write_override(session, day, kind, reason, actor)
         changes.append({"date": day, "kind": kind, "before": before, "reason": reason})
     calendar = load_calendar(session)
     for change in changes:

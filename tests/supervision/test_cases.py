@@ -34,10 +34,7 @@ def _today(monkeypatch):
 @pytest.fixture
 def city(run_cli, tmp_path, engine):
     codes = handdrawn.load_city(run_cli, tmp_path)
-    with engine.begin() as conn:
-        staff = {name: conn.execute(sa.text("INSERT INTO staff (name, role) VALUES (:n, :r) RETURNING id"),
-                                    {"n": name, "r": role}).scalar()
-                 for name, role in (("甲监察员", "full_time"), ("乙监察员", "part_time"), ("丙协管员", "coordinator"))}
+    staff = handdrawn.add_staff(engine, (("甲监察员", "full_time"), ("乙监察员", "part_time"), ("丙协管员", "coordinator")))
     return {"codes": codes, "staff": staff}
 
 

@@ -31,9 +31,7 @@ def _today(monkeypatch):
 @pytest.fixture
 def city(run_cli, tmp_path, engine):
     codes = handdrawn.load_city(run_cli, tmp_path)
-    with engine.begin() as conn:
-        staff = [conn.execute(sa.text("INSERT INTO staff (name, role) VALUES (:n, 'full_time') RETURNING id"),
-                              {"n": n}).scalar() for n in ("甲", "乙")]
+    staff = list(handdrawn.add_staff(engine, (("甲", "full_time"), ("乙", "full_time"))).values())
     return {"codes": codes, "staff": staff}
 
 
