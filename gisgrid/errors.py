@@ -9,10 +9,11 @@ class GisgridError(Exception):
     status = 500
     kind = "error"  # machine-readable category, e.g. in the CLI's --json errors
 
-    def __init__(self, message: str, *, details: list[dict] | None = None):
+    def __init__(self, message: str, *, details: list[dict] | None = None, zh: str | None = None):
         super().__init__(message)
         self.message = message
         self.details = details or []
+        self.zh = zh  # the same in Chinese, where the web shows it (else the page heads the English)
 
     def as_dict(self) -> dict:
         return {"error": type(self).__name__, "kind": self.kind, "message": self.message,

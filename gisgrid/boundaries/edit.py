@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from gisgrid.boundaries.codes import _next_serial, check_code
 from gisgrid.boundaries.generations import get_or_create_draft
 from gisgrid.boundaries.neighbourhood import GridState, changed_ids, edit_scope, load_state, validate_touched
+from gisgrid.boundaries.problem_text import describe_zh
 from gisgrid.boundaries.repair import snap_slivers
 from gisgrid.boundaries.validate import polygonal, public_report, validate_generation
 from gisgrid.errors import Conflict, InputError, NotFound
@@ -62,12 +63,14 @@ def split_grid(session: Session, generation: str, code: str, line, *, version: i
               for piece in shapely.get_parts(shapely.ops.split(part, line)) if piece.geom_type == "Polygon"]
     pieces = _reading_order(pieces)
     if len(pieces) < 2:
-        raise InputError(f"the line does not cut grid {code} in two; draw it across the grid, end to end")
+        raise InputError(f"the line does not cut grid {code} in two; draw it across the grid, end to end",
+                         zh=f"这条线没有把网格 {code} 分成两部分；请从网格外画起，横穿网格，到网格外结束")
     if keep_at is not None:
         point = _point(keep_at)
         pieces.sort(key=lambda piece: not piece.covers(point))
     if names is not None and len(names) > len(pieces):
-        raise InputError(f"the line cuts grid {code} into {len(pieces)} parts; {len(names)} names were given")
+        raise InputError(f"the line cuts grid {code} into {len(pieces)} parts; {len(names)} names were given",
+                         zh=f"这条线把网格 {code} 分成 {len(pieces)} 部分，但给了 {len(names)} 个名称")
     codes = [code] + _codes_for(session, gen_id, grid, len(pieces) - 1, new_codes)
     _set_geometry(session, grid["id"], pieces[0])
     ids = [grid["id"]]
@@ -103,10 +106,11 @@ def merge_grids(session: Session, generation: str, codes: list[str], *,
     grids = [_lock(session, gen_id, c, versions.get(c)) for c in sorted(set(codes))]
     if len({(g["level"], g["parent_id"]) for g in grids}) > 1:
         raise InputError(f"grids {', '.join(sorted(codes))} are not siblings (same level and parent); "
-                         "only siblings can be merged")
+                         "only siblings can be merged",
+                         zh=f"{'、'.join(sorted(codes))} 不是同一上级下的同级网格；只能合并同级网格")
     if not _connected([g["geom"] for g in grids]):
         raise InputError(f"grids {', '.join(sorted(codes))} are not adjacent: each must share an edge "
-                         "with another of them")
+                         "with another of them", zh=f"{'、'.join(sorted(codes))} 不相邻：每个网格都要与其中另一个共用一段边界")
     union = polygonal(shapely.union_all([g["geom"] for g in grids]))
     keep, others = grids[0], grids[1:]
     _set_geometry(session, keep["id"], union)
@@ -146,15 +150,17 @@ def move_unit(session: Session, generation: str, unit_code: str, to_code: str, *
     if source is None:
         raise InputError(f"grid {unit_code} has no parent to move it from")
     if target["id"] == source["id"]:
-        raise InputError(f"grid {unit_code} is already in {to_code}")
+        raise InputError(f"grid {unit_code} is already in {to_code}", zh=f"网格 {unit_code} 已属于 {to_code}")
     if target["level"] != source["level"] or target["parent_id"] != source["parent_id"]:
         raise InputError(f"grids {source['code']} and {to_code} are not siblings; a unit moves between "
-                         "grids of the same parent")
+                         "grids of the same parent", zh=f"{source['code']} 与 {to_code} 不是同级网格；只能在同一上级下划转")
     if shapely.intersection(unit["geom"].boundary, target["geom"].boundary).length == 0:
-        raise InputError(f"grid {unit_code} does not border {to_code}; a unit moves to a neighbouring grid")
+        raise InputError(f"grid {unit_code} does not border {to_code}; a unit moves to a neighbouring grid",
+                         zh=f"网格 {unit_code} 与 {to_code} 不相邻；只能划转到相邻的上级网格")
     remaining = polygonal(shapely.difference(source["geom"], unit["geom"]))
     if remaining.is_empty:
-        raise InputError(f"grid {unit_code} is all of {source['code']}; merge the grids instead")
+        raise InputError(f"grid {unit_code} is all of {source['code']}; merge the grids instead",
+                         zh=f"网格 {unit_code} 就是 {source['code']} 的全部；请改用合并")
     _set_geometry(session, source["id"], remaining)
     _set_geometry(session, target["id"], polygonal(shapely.union(target["geom"], unit["geom"])))
     code = new_code or _codes_for(session, gen_id, {**unit, "parent_id": target["id"], "parent_code": to_code,
@@ -194,7 +200,8 @@ def replace_geometry(session: Session, generation: str, code: str, geometry, *, 
     gen_id, before_errors = _begin(session, generation, validation)
     grid = _lock(session, gen_id, code, version)
     if not drawn.is_valid:
-        raise InputError(f"the new boundary of {code} is not valid: {shapely.is_valid_reason(drawn)}")
+        raise InputError(f"the new boundary of {code} is not valid: {shapely.is_valid_reason(drawn)}",
+                         zh=f"{code} 的新边界无效（{_reason_zh(shapely.is_valid_reason(drawn))}）；请移动节点，使边界不自相交")
     siblings = _siblings(session, gen_id, grid)
     parent = _parent_geom(session, grid["parent_id"])
     edges = [s["geom"].boundary for s in siblings] + ([parent.boundary] if parent is not None else [])
@@ -204,12 +211,13 @@ def replace_geometry(session: Session, generation: str, code: str, geometry, *, 
     if parent is not None:
         drawn = polygonal(shapely.intersection(drawn, parent))
     if drawn.is_empty:
-        raise InputError(f"the new boundary of {code} lies outside its parent")
+        raise InputError(f"the new boundary of {code} lies outside its parent", zh=f"{code} 的新边界完全在上级网格之外")
     geoms = {code: drawn}
     for s in siblings:
         taken = polygonal(shapely.difference(s["geom"], drawn))
         if taken.is_empty:
-            raise InputError(f"the new boundary of {code} covers all of {s['code']}; merge the grids instead")
+            raise InputError(f"the new boundary of {code} covers all of {s['code']}; merge the grids instead",
+                             zh=f"{code} 的新边界盖住了 {s['code']} 的全部；请改用合并")
         geoms[s["code"]] = taken
     changed, repairs = snap_slivers(parent, geoms, set(geoms), sliver_width_m=max(snap_m, 0.01))
     geoms.update(changed)
@@ -329,8 +337,10 @@ def _finish(session: Session, generation: str, before, actor: str, action: str, 
     new = [e for e in report["errors"] if _signature(e) not in before_errors]
     if new:
         more = f" (and {len(new) - 1} more)" if len(new) > 1 else ""
+        more_zh = f"（另有 {len(new) - 1} 处）" if len(new) > 1 else ""
         raise EditRefused(f"{action.split('.')[1]} of {code} refused: {new[0]['message']}{more}; "
-                          "nothing was changed", details=new)
+                          "nothing was changed", details=new,
+                          zh=f"会造成边界问题：{describe_zh(new[0])}{more_zh}；未做任何修改")
     session.execute(sa.text(
         "INSERT INTO audit_log (actor, action, entity, entity_id, before, after) "
         "VALUES (:actor, :action, 'grid', :code, CAST(:before AS jsonb), CAST(:after AS jsonb))"),
@@ -393,7 +403,9 @@ def _lock_id(session: Session, grid_id: int | None, versions: dict) -> dict | No
 def _check_version(grid: dict, version: int | None) -> None:
     if version is not None and int(version) != grid["version"]:
         raise Conflict(f"grid {grid['code']} was changed by someone else since you loaded it "
-                       f"(version {grid['version']}, you had {version}); reload it and edit again")
+                       f"(version {grid['version']}, you had {version}); reload it and edit again",
+                       zh=f"网格 {grid['code']} 在您打开后已被他人修改（现为第 {grid['version']} 版，您看到的是第 "
+                          f"{version} 版）；请重新载入后再编辑")
 
 
 def _siblings(session: Session, gen_id: int, grid: dict) -> list[dict]:
@@ -562,3 +574,12 @@ def _reading_order(pieces: list) -> list:
     top = max(p.bounds[3] for p in pieces)
     return sorted(pieces, key=lambda p: (round((top - p.representative_point().y) / band),
                                          p.representative_point().x))
+
+
+def _reason_zh(reason: str) -> str:
+    """GEOS's invalidity reason ("Self-intersection[113.7 34.3]") in Chinese, with its place."""
+    words = {"Self-intersection": "自相交", "Ring Self-intersection": "环自相交", "Too few points": "节点太少",
+             "Interior is disconnected": "内部不连通", "Hole lies outside shell": "内环在外环之外",
+             "Nested shells": "外环嵌套", "Duplicate Rings": "重复的环"}
+    head, _, place = reason.partition("[")
+    return words.get(head.strip(), head.strip()) + (f"，位置 {place.rstrip(']')}" if place else "")

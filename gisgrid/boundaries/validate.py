@@ -3,7 +3,7 @@
 Every check measures in metres, in the CGCS2000 3° Gauss–Krüger zone of the data
 (never in degrees). A report is ``{"errors": [...], "warnings": [...]}``; each item
 has ``kind``, ``codes`` (the grids concerned), ``message``, ``location`` ([lon, lat]
-of the problem), ``level`` and, where an area applies, ``area_m2``.
+of the problem), ``level`` and, where an area applies, ``area_m2`` and ``width_m``.
 
 Errors block an import (unless ``--on-invalid report``) and an activation;
 warnings never block anything.
@@ -545,6 +545,7 @@ class _Checker:
         else:
             self.add(kind, codes, f"{message}: {area:,.0f} m², about {width:,.0f} m across", level=level,
                      point=where, area=area, piece=piece)
+        self.items[-1]["width_m"] = round(float(width), 2)
 
     def check_offsets(self) -> None:
         """A whole layer shifted 300–700 m from its parent level, as GCJ-02/BD-09 data is.

@@ -17,7 +17,8 @@ from collections import OrderedDict
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app
 
-from gisgrid.boundaries.edit import merge_grids, move_unit, replace_geometry, split_grid
+from gisgrid.boundaries.edit import EditRefused, merge_grids, move_unit, replace_geometry, split_grid
+from gisgrid.boundaries.problem_text import describe_zh
 from gisgrid.boundaries.validate import public_report, report_geojson, validate_generation
 from gisgrid.db.queries import find_generation
 from gisgrid.errors import GisgridError, InputError, NotFound
@@ -56,15 +57,27 @@ def _max_vertices() -> int:
     return current_app.config["GISGRID_SETTINGS"].max_edit_vertices
 
 
+def _in_chinese(items: list[dict]) -> list[dict]:
+    """Validation items with a Chinese ``message`` (the CLI's English one kept as ``message_en``)."""
+    return [{**item, "message": describe_zh(item), "message_en": item.get("message")} for item in items]
+
+
+def _report_in_chinese(report: dict) -> dict:
+    return {**report, **{key: _in_chinese(report[key]) for key in ("errors", "warnings") if key in report}}
+
+
 def _run(edit):
     session = get_session()
     try:
         result = edit(session)
         session.commit()
-        return result
-    except GisgridError:
+    except GisgridError as exc:
         session.rollback()
+        exc.details = _in_chinese(exc.details) if isinstance(exc, EditRefused) else exc.details
         raise
+    if isinstance(result, dict) and isinstance(result.get("validation"), dict):
+        result["validation"] = _report_in_chinese(result["validation"])
+    return result
 
 
 @bp.post("/drafts")
@@ -135,7 +148,7 @@ def balance(generation: str):
 @bp.get("/validation")
 def validation(generation: str):
     generation = _generation(generation)
-    return public_report(validate_generation(get_session(), generation))
+    return _report_in_chinese(public_report(validate_generation(get_session(), generation)))
 
 
 # Validating a city of 2,000 grids takes seconds and every map page asks for it: keep
@@ -158,7 +171,10 @@ def validation_geojson(generation: str):
     with _REPORTS_LOCK:
         body = _REPORTS.get(key)
     if body is None:
-        body = json.dumps(report_geojson(validate_generation(session, gen.name)), ensure_ascii=False)
+        collection = report_geojson(validate_generation(session, gen.name))
+        for feature in collection["features"]:
+            feature["properties"] = _in_chinese([feature["properties"]])[0]
+        body = json.dumps(collection, ensure_ascii=False)
         with _REPORTS_LOCK:
             _REPORTS[key] = body
             while len(_REPORTS) > _REPORTS_KEPT:

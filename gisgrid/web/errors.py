@@ -81,7 +81,8 @@ def _bare_page(status: int, message: str):
 def init_app(app: Flask) -> None:
     @app.errorhandler(GisgridError)
     def handle_gisgrid(exc: GisgridError):
-        return _render(exc.status, exc.message, exc.as_dict())
+        message = exc.zh or exc.message
+        return _render(exc.status, message, {**exc.as_dict(), "message": message})
 
     @app.errorhandler(HTTPException)
     def handle_http(exc: HTTPException):

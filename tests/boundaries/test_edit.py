@@ -7,7 +7,7 @@ import json
 import pytest
 import shapely
 import sqlalchemy as sa
-from shapely.geometry import LineString, box
+from shapely.geometry import LineString, Polygon, box
 
 from gisgrid.boundaries.edit import (
     EditRefused, merge_grids, move_unit, replace_geometry, split_grid,
@@ -129,10 +129,21 @@ def test_json_api_edits_and_conflicts(draft, settings):
     ok = client.post(f"/api/generations/draft/grids/{V3}/split", json={"line": line, "version": 1})
     assert ok.status_code == 200 and ok.get_json()["codes"] == [V3, V5]
     stale = client.post(f"/api/generations/draft/grids/{V3}/split", json={"line": line, "version": 1})
-    assert stale.status_code == 409 and "changed by someone else" in stale.get_json()["message"]
+    # the editor's people read Chinese: what happened, which grid, which versions
+    assert stale.status_code == 409 and f"网格 {V3} 在您打开后已被他人修改" in stale.get_json()["message"]
+    assert "第 2 版" in stale.get_json()["message"] and "第 1 版" in stale.get_json()["message"]
     gap = client.put(f"/api/generations/draft/grids/{V4}/geometry",
                      json={"geometry": json.loads(shapely.to_geojson(deg(box(3.5, 0, 4, 2)))), "snap_m": 5})
-    assert gap.status_code == 409 and gap.get_json()["details"][0]["kind"] == "gap"
+    refused = gap.get_json()
+    assert gap.status_code == 409 and refused["details"][0]["kind"] == "gap"
+    # the gap named in Chinese with its parent, its size and its neighbours; the CLI's English kept
+    assert refused["message"].startswith("会造成边界问题：") and "未做任何修改" in refused["message"]
+    detail = refused["details"][0]
+    assert detail["message"].startswith(detail["codes"][0] + " 内约 ") and "不属于任何下级网格" in detail["message"]
+    assert "平方米" in detail["message"] and "covered by none" in detail["message_en"]
+    crossed = client.put(f"/api/generations/draft/grids/{V4}/geometry", json={"geometry": {
+        "type": "Polygon", "coordinates": [[list(p) for p in deg(Polygon([(3, 0), (4, 2), (4, 0), (3, 2), (3, 0)])).exterior.coords]]}})
+    assert crossed.status_code == 400 and f"{V4} 的新边界无效（自相交，位置 " in crossed.get_json()["message"]
     assert _same(_geom(draft, V4), deg(box(3, 0, 4, 2)))     # refused edit rolled back
     merged = client.post("/api/generations/draft/merge", json={"codes": [V3, V5]})
     assert merged.status_code == 200 and merged.get_json()["code"] == V3

@@ -125,7 +125,7 @@ def test_split_and_merge_take_the_names_and_a_merge_is_undone_by_a_split(plan_ap
 
 @pytest.mark.parametrize("body, words", [
     ({"names": "甲"}, "各部分的名称"), ({"names": [""]}, "为空"), ({"names": [5]}, "各部分的名称中的名称"),
-    ({"names": ["甲"] * 3}, "3 names"), ({"keep_at": "x"}, "keep_at"), ({"keep_at": [1, True]}, "keep_at"),
+    ({"names": ["甲"] * 3}, "给了 3 个名称"), ({"keep_at": "x"}, "keep_at"), ({"keep_at": [1, True]}, "keep_at"),
 ])
 def test_bad_split_names_and_keep_at_are_400(plan_app, body, words):
     planner = plan_app.test_client(user="planner", role="planner")
@@ -170,7 +170,7 @@ def test_two_sessions_the_second_edit_is_a_conflict_and_nothing_is_lost(plan_app
     late = second.post(f"/api/generations/页面稿/grids/{to}/split",
                        json={"line": line, "version": seen[to]["version"], "names": ["甲", "乙"]})
     assert late.status_code == 409 and late.json["error"] == "Conflict"
-    assert "changed by someone else" in late.json["message"] and late.json["message"].startswith("操作冲突")
+    assert late.json["message"].startswith(f"网格 {to} 在您打开后已被他人修改") and "请重新载入" in late.json["message"]
     after = {f["properties"]["code"]: f["properties"] for f in
              second.get("/plan/页面稿/grids.geojson").get_json()["features"]}
     new_code = moved.json["unit"]
