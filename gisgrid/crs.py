@@ -81,6 +81,8 @@ SUPPORTED_EPSG = frozenset({4490, 4326, 4214, 4610, *range(4491, 4555), *range(2
 _EPSG_CODE = re.compile(r"(?:epsg\s*:\s*)?(\d{4,5})", re.IGNORECASE)
 _ALLOWED = ("EPSG:xxxx (e.g. EPSG:4490 CGCS2000, EPSG:4547 Gauss–Krüger 114°E, EPSG:2383 Xian 1980), "
             "CGCS2000, WGS84, gcj02 (Amap/Tencent) or bd09 (Baidu)")
+_ALLOWED_ZH = ("EPSG:xxxx（如 EPSG:4490 国家 2000 经纬度、EPSG:4547 高斯-克吕格 114°E、EPSG:2383 西安 1980）、"
+               "CGCS2000、WGS84、gcj02（高德/腾讯）或 bd09（百度）")
 
 
 def parse_crs(text: str, *, supported_only: bool = False) -> DeclaredCrs:
@@ -114,11 +116,13 @@ def parse_crs(text: str, *, supported_only: bool = False) -> DeclaredCrs:
     if code is None or (supported_only and code not in SUPPORTED_EPSG):
         shown = text[:60] + "…" if isinstance(text, str) and len(text) > 60 else text
         raise InputError(f"CRS was {shown!r}; expected {_ALLOWED}"
-                         + ("; other EPSG codes are not accepted here" if code is not None else ""))
+                         + ("; other EPSG codes are not accepted here" if code is not None else ""),
+                         zh=f"坐标系为 {shown!r}；应为 {_ALLOWED_ZH}" + ("；此处不接受其他 EPSG 代码" if code is not None else ""))
     try:
         crs = pyproj.CRS.from_epsg(code)
     except pyproj.exceptions.CRSError:
-        raise InputError(f"CRS was {text!r}: EPSG:{code} is no known EPSG CRS; expected {_ALLOWED}") from None
+        raise InputError(f"CRS was {text!r}: EPSG:{code} is no known EPSG CRS; expected {_ALLOWED}",
+                         zh=f"坐标系为 {text!r}：EPSG:{code} 不是已知的 EPSG 坐标系；应为 {_ALLOWED_ZH}") from None
     return DeclaredCrs(f"EPSG:{code}", crs)
 
 

@@ -242,7 +242,8 @@ def _user(session: Session, username: str):
 
 def _staff(session: Session, staff_id: int) -> None:
     if not session.execute(sa.text("SELECT 1 FROM staff WHERE id = :id"), {"id": staff_id}).first():
-        raise NotFound(f"staff member {staff_id} does not exist (gisgrid export roster lists them)")
+        raise NotFound(f"staff member {staff_id} does not exist (gisgrid export roster lists them)",
+                       zh=f"人员 {staff_id} 不存在（gisgrid export roster 列出全部人员）")
 
 
 def _new_staff(session: Session, name: str, staff_role: str) -> int:

@@ -23,7 +23,7 @@ def staff_detail(session: Session, staff_id: int) -> dict:
     person = session.execute(sa.text("SELECT id, name, role, phone, unit FROM staff WHERE id = :id"),
                              {"id": staff_id}).mappings().first()
     if person is None:
-        raise NotFound(f"staff member {staff_id} does not exist")
+        raise NotFound(f"staff member {staff_id} does not exist", zh=f"人员 {staff_id} 不存在")
     rows = session.execute(sa.text("""
         SELECT sg.id AS assignment_id, g.id AS grid_id, g.code, g.name, g.level, sg.duty, sg.task,
                sg.valid_from, sg.valid_to,
@@ -111,7 +111,7 @@ def assign_staff(session: Session, grid_code: str, *, actor: str, staff_id: int 
             "INSERT INTO staff (name, role, phone) VALUES (:n, :r, :p) RETURNING id"),
             {"n": name.strip(), "r": role, "p": (phone or "").strip() or None}).scalar_one()
     elif not session.execute(sa.text("SELECT 1 FROM staff WHERE id = :id"), {"id": staff_id}).first():
-        raise NotFound(f"staff member {staff_id} does not exist")
+        raise NotFound(f"staff member {staff_id} does not exist", zh=f"人员 {staff_id} 不存在")
     assignment_id = session.execute(sa.text(
         "INSERT INTO staff_grid (staff_id, grid_identity, duty, task, valid_from, valid_to) "
         "VALUES (:s, :g, :d, :t, :f, :to) RETURNING id"),

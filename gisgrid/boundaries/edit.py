@@ -100,7 +100,8 @@ def merge_grids(session: Session, generation: str, codes: list[str], *,
     '419901001001'
     """
     if len(set(codes)) < 2:
-        raise InputError(f"merge needs at least two different grid codes; got {codes}")
+        raise InputError(f"merge needs at least two different grid codes; got {codes}",
+                         zh=f"合并至少需要两个不同的网格编码；收到 {len(set(codes))} 个")
     gen_id, before_errors = _begin(session, generation, validation)
     versions = versions or {}
     grids = [_lock(session, gen_id, c, versions.get(c)) for c in sorted(set(codes))]
@@ -386,7 +387,7 @@ def _lock(session: Session, gen_id: int, code: str, version: int | None) -> dict
     row = session.execute(sa.text(_GRID + "WHERE g.generation_id = :g AND g.code = :c FOR UPDATE OF g"),
                           {"g": gen_id, "c": code}).mappings().first()
     if row is None:
-        raise NotFound(f"grid {code!r} does not exist in this generation")
+        raise NotFound(f"grid {code!r} does not exist in this generation", zh=f"此网格版本中没有网格“{str(code)[:100]}”")
     grid = _row(row)
     _check_version(grid, version)
     return grid
@@ -423,6 +424,10 @@ def _parent_geom(session: Session, parent_id: int | None):
     return shapely.from_wkb(bytes(wkb))
 
 
+# The editor's words for what a geometry argument is, in its error messages.
+_WHAT_ZH = {"line": "拆分线（line）", "geometry": "新边界（geometry）"}
+
+
 def _geometry(value, allowed: tuple[str, ...], what: str, max_vertices: int | None = None):
     if isinstance(value, (str, dict)):
         if max_vertices is not None and isinstance(value, dict):
@@ -431,12 +436,14 @@ def _geometry(value, allowed: tuple[str, ...], what: str, max_vertices: int | No
             value = shapely.from_geojson(json.dumps(value)) if isinstance(value, dict) else (
                 shapely.from_geojson(value) if value.lstrip().startswith("{") else shapely.from_wkt(value))
         except Exception:  # shapely raises GEOSException or ValueError for bad text
-            raise InputError(f"{what} is not valid GeoJSON or WKT") from None
+            raise InputError(f"{what} is not valid GeoJSON or WKT",
+                             zh=f"{_WHAT_ZH.get(what, what)}不是有效的 GeoJSON 或 WKT") from None
     if getattr(value, "geom_type", None) == "Feature":
         value = value.geometry
     if not isinstance(value, shapely.Geometry) or value.is_empty or value.geom_type not in allowed:
         got = getattr(value, "geom_type", type(value).__name__)
-        raise InputError(f"{what} was a {got}; expected {' or '.join(allowed)} in CGCS2000 lon/lat")
+        raise InputError(f"{what} was a {got}; expected {' or '.join(allowed)} in CGCS2000 lon/lat",
+                         zh=f"{_WHAT_ZH.get(what, what)}为 {got}；应为国家 2000 经纬度的 {' 或 '.join(allowed)}")
     if max_vertices is not None:
         _check_vertex_count(int(shapely.get_num_coordinates(value)), max_vertices, what)
     return value
@@ -447,7 +454,8 @@ def _point(value) -> shapely.Point:
     ok = (isinstance(value, (list, tuple)) and len(value) == 2
           and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in value))
     if not ok:
-        raise InputError(f"keep_at was {str(value)[:40]!r}; expected [lon, lat] in CGCS2000 degrees")
+        raise InputError(f"keep_at was {str(value)[:40]!r}; expected [lon, lat] in CGCS2000 degrees",
+                         zh=f"保留位置（keep_at）为 {str(value)[:40]!r}；应为国家 2000 经纬度 [经度, 纬度]")
     return shapely.Point(value)
 
 
@@ -469,7 +477,9 @@ def _count_positions(geometry) -> int:
 def _check_vertex_count(count: int, limit: int, what: str) -> None:
     if count > limit:
         raise InputError(f"{what} has {count} vertices; at most {limit} are accepted "
-                         "(GISGRID_MAX_EDIT_VERTICES): simplify it before posting")
+                         "(GISGRID_MAX_EDIT_VERTICES): simplify it before posting",
+                         zh=f"{_WHAT_ZH.get(what, what)}有 {count} 个节点；最多接受 {limit} 个"
+                            "（GISGRID_MAX_EDIT_VERTICES）：请先简化")
 
 
 def _multi(geom):

@@ -29,7 +29,8 @@ def find_generation(session: Session, name: str | None = None, on: dt.date | Non
         gen = session.scalar(query.where(Generation.name == name))
         if gen is None:
             # No list of the others: a web 404 must not enumerate drafts (`gisgrid grids list` does).
-            raise NotFound(f"generation {name[:100]!r} does not exist (gisgrid grids list shows them)")
+            raise NotFound(f"generation {name[:100]!r} does not exist (gisgrid grids list shows them)",
+                           zh=f"网格版本“{name[:100]}”不存在")
         return gen
     if on:
         gen = session.scalar(query.where(
@@ -37,11 +38,12 @@ def find_generation(session: Session, name: str | None = None, on: dt.date | Non
             sa.or_(Generation.effective_to.is_(None), Generation.effective_to >= on),
         ).order_by(Generation.effective_from.desc()))
         if gen is None:
-            raise NotFound(f"no generation was in force on {on.isoformat()}")
+            raise NotFound(f"no generation was in force on {on.isoformat()}", zh=f"{on.isoformat()} 没有生效的网格版本")
         return gen
     gen = active_generation(session)
     if gen is None:
-        raise NotFound("no generation is active yet; import grids and run `gisgrid grids activate NAME`")
+        raise NotFound("no generation is active yet; import grids and run `gisgrid grids activate NAME`",
+                   zh="还没有生效的网格版本：请先导入网格并启用（gisgrid grids activate 版本名）")
     return gen
 
 
@@ -105,7 +107,8 @@ def grid_detail(session: Session, code: str, generation: str | None = None) -> d
         WHERE g.generation_id = :gen AND g.code = :code
     """), {"gen": gen.id, "code": code}).mappings().first()
     if grid is None:
-        raise NotFound(f"grid {code!r} does not exist in generation {gen.name!r}")
+        raise NotFound(f"grid {code!r} does not exist in generation {gen.name!r}",
+                       zh=f"网格“{str(code)[:100]}”在网格版本“{gen.name}”中不存在")
     params = {"gen": gen.id, "id": grid["id"]}
     by_risk = dict(session.execute(sa.text(f"""
         WITH RECURSIVE scope AS ({_SCOPE})
@@ -150,7 +153,8 @@ def grid_employers(session: Session, code: str | None = None, generation: str | 
         grid_id = session.execute(sa.text("SELECT id FROM grid WHERE generation_id = :gen AND code = :code"),
                                   {"gen": gen.id, "code": code}).scalar()
         if grid_id is None:
-            raise NotFound(f"grid {code!r} does not exist in generation {gen.name!r}")
+            raise NotFound(f"grid {code!r} does not exist in generation {gen.name!r}",
+                       zh=f"网格“{str(code)[:100]}”在网格版本“{gen.name}”中不存在")
         params["id"] = grid_id
         scope_filter = "a.grid_id IN (SELECT id FROM scope)"
     rows = session.execute(sa.text(f"""
@@ -185,7 +189,8 @@ def employers_geojson(session: Session, code: str | None = None, generation: str
             "SELECT id FROM grid WHERE generation_id = :gen AND code = :code"), {"gen": gen.id, "code": code}
         ).scalar()
         if params["id"] is None:
-            raise NotFound(f"grid {code!r} does not exist in generation {gen.name!r}")
+            raise NotFound(f"grid {code!r} does not exist in generation {gen.name!r}",
+                       zh=f"网格“{str(code)[:100]}”在网格版本“{gen.name}”中不存在")
         scope = "a.grid_id IN (SELECT id FROM scope)"
     # Built in PostGIS so 100k points cost one round trip and no Python loop;
     # 6 decimals ≈ 0.1 m, plenty for a map.
@@ -300,7 +305,8 @@ def employer_table(session: Session, *, grid: str | None = None, risk: str | Non
         grid_id = session.execute(sa.text("SELECT id FROM grid WHERE generation_id = :gen AND code = :code"),
                                   {"gen": params["gen"], "code": grid}).scalar()
         if grid_id is None:
-            raise NotFound(f"grid {grid!r} does not exist in generation {gen.name if gen else ''!r}")
+            raise NotFound(f"grid {grid!r} does not exist in generation {gen.name if gen else ''!r}",
+                           zh=f"网格“{str(grid)[:100]}”在网格版本“{gen.name if gen else ''}”中不存在")
         params["id"] = grid_id
         scope_cte = _SCOPE
         where.append("a.grid_id IN (SELECT id FROM scope)")

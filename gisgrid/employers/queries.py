@@ -147,7 +147,8 @@ def find_employer(session: Session, key: str, stale_months: int = STALE_MONTHS,
     row = session.execute(sa.text(f"SELECT {_EMPLOYER_COLUMNS} {_FROM} WHERE {where}"),
                           {**params, "key": value}).mappings().first()
     if row is None:
-        raise NotFound(f"employer {key!r} not found; give a credit code (18 characters) or #ID")
+        raise NotFound(f"employer {key!r} not found; give a credit code (18 characters) or #ID",
+                       zh=f"未找到用人单位“{str(key)[:100]}”；请给出 18 位统一社会信用代码或 #编号")
     record = _clean(dict(row))
     record["grades"] = [dict(r) for r in session.execute(sa.text(
         "SELECT year, grade, source FROM employer_grade WHERE employer_id = :id ORDER BY year"),
@@ -174,7 +175,8 @@ def list_employers(session: Session, grid: str | None = None, unassigned: bool =
         found = session.execute(sa.text("SELECT id FROM grid WHERE generation_id = :gen AND code = :code"),
                                 {"gen": params["gen"], "code": grid}).scalar()
         if found is None:
-            raise NotFound(f"grid {grid!r} not found in the active generation")
+            raise NotFound(f"grid {grid!r} not found in the active generation",
+                           zh=f"生效的网格版本中没有网格“{str(grid)[:100]}”")
         where.append("""a.grid_id IN (WITH RECURSIVE sub AS (SELECT id FROM grid WHERE id = :grid
                         UNION ALL SELECT c.id FROM grid c JOIN sub ON c.parent_id = sub.id) SELECT id FROM sub)""")
         params["grid"] = found

@@ -58,12 +58,13 @@ def find_export_generation(session: Session, name: str | None = None) -> Generat
         row = session.execute(sa.text(
             "SELECT id, name, status, effective_from FROM generation WHERE name = :n"), {"n": name}).first()
         if row is None:
-            raise NotFound(f"generation {name!r} does not exist")
+            raise NotFound(f"generation {name!r} does not exist", zh=f"网格版本“{str(name)[:100]}”不存在")
     else:
         row = session.execute(sa.text(
             "SELECT id, name, status, effective_from FROM generation WHERE status = 'active'")).first()
         if row is None:
-            raise NotFound("no generation is active yet; import grids and run `gisgrid grids activate NAME`")
+            raise NotFound("no generation is active yet; import grids and run `gisgrid grids activate NAME`",
+                           zh="还没有生效的网格版本：请先导入网格并启用（gisgrid grids activate 版本名）")
     return GenerationInfo(*row)
 
 
@@ -73,7 +74,8 @@ def find_grid(session: Session, gen: GenerationInfo, code: str) -> dict:
         "SELECT id, code, name, level, kind, identity FROM grid WHERE generation_id = :gen AND code = :code"),
         {"gen": gen.id, "code": code}).mappings().first()
     if row is None:
-        raise NotFound(f"grid {code!r} does not exist in generation {gen.name!r}")
+        raise NotFound(f"grid {code!r} does not exist in generation {gen.name!r}",
+                       zh=f"网格“{str(code)[:100]}”在网格版本“{gen.name}”中不存在")
     return dict(row)
 
 

@@ -181,7 +181,8 @@ def require_grid(grid_id: int | None, code: str, generation: str) -> None:
     from gisgrid.errors import NotFound
 
     if not g.scope.sees_grid(grid_id):
-        raise NotFound(f"grid {code!r} does not exist in generation {generation!r}")
+        raise NotFound(f"grid {code!r} does not exist in generation {generation!r}",
+                       zh=f"网格“{str(code)[:100]}”在网格版本“{str(generation)[:100]}”中不存在，或不在您负责的范围内")
 
 
 def require_grid_code(session, code: str | None) -> int | None:
@@ -196,7 +197,8 @@ def require_grid_code(session, code: str | None) -> int | None:
     grid_id = session.execute(sa.text("SELECT id FROM grid WHERE generation_id = :g AND code = :c"),
                               {"g": gen.id if gen else -1, "c": code}).scalar()
     if grid_id is None or not g.scope.sees_grid(grid_id):
-        raise NotFound(f"grid {code!r} does not exist in generation {gen.name if gen else ''!r}")
+        raise NotFound(f"grid {code!r} does not exist in generation {gen.name if gen else ''!r}",
+                       zh=f"网格“{str(code)[:100]}”不存在，或不在您负责的范围内")
     return grid_id
 
 
@@ -206,7 +208,8 @@ def require_employer(session, employer_id: int, key: str) -> None:
     from gisgrid.errors import NotFound
 
     if employer_id not in visible_employer_ids(session, g.scope, [employer_id]):
-        raise NotFound(f"employer {key!r} not found; give a credit code (18 characters) or #ID")
+        raise NotFound(f"employer {key!r} not found; give a credit code (18 characters) or #ID",
+                       zh=f"未找到用人单位“{str(key)[:100]}”，或不在您负责的范围内；请给出 18 位统一社会信用代码或 #编号")
 
 
 def _address() -> str | None:

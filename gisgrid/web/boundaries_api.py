@@ -138,7 +138,8 @@ def balance(generation: str):
     session = get_session()
     if not scope().everything:
         # A plan's balance covers every grid: a user who sees only some of them sees no plan.
-        raise NotFound(f"generation {generation[:100]!r} does not exist (gisgrid grids list shows them)")
+        raise NotFound(f"generation {generation[:100]!r} does not exist (gisgrid grids list shows them)",
+                       zh=f"网格版本“{generation[:100]}”不存在")
     settings = current_app.config["GISGRID_SETTINGS"]
     return generation_balance(session, generation, level=level, targets=settings.balance_targets,
                               employers_per_coordinator=settings.employers_per_coordinator,

@@ -52,7 +52,8 @@ def _colouring(kind_of: dict[str, str], codes: list[str]) -> ColourBy:
 def changes_page(generation: str):
     session = get_session()
     if not scope().everything:
-        raise NotFound(f"generation {generation[:100]!r} does not exist (gisgrid grids list shows them)")
+        raise NotFound(f"generation {generation[:100]!r} does not exist (gisgrid grids list shows them)",
+                       zh=f"网格版本“{generation[:100]}”不存在")
     new = find_generation(session, check_text(generation, "网格版本名称", NAME_CHARS))
     against = arg_text("against", "对比的网格版本", NAME_CHARS)
     old = find_generation(session, against) if against else active_generation(session)

@@ -8,6 +8,7 @@ a 4xx whose message has no Chinese in it. The demo city must come out of it unch
 
 from __future__ import annotations
 
+import html
 import inspect
 from contextlib import contextmanager
 import json
@@ -24,6 +25,8 @@ from gisgrid.web import create_app
 CJK = re.compile(r"[\u3400-\u9fff]")
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\.py\", line \d+")
 LONG = "码" * 10_000
+# "<title>：<no Chinese at all>": the domain's English message with only the error page's heading
+ENGLISH_AFTER_TITLE = re.compile(r"^[\u3400-\u9fff]{2,8}：([^\u3400-\u9fff]*)$", re.S)
 
 # Values that break naive parsing, as they appear in a URL (already percent-encoded).
 HOSTILE_SEGMENTS = ["%00", "a%00b", "%FF%FE", "99999999999999999999", "-1", "NaN", "Infinity", "1e309",
@@ -111,6 +114,9 @@ def _check(response, what: str) -> None:
             assert found, f"{what}: an error page without its message"
             message = found.group(1)
         assert CJK.search(message), f"{what}: {response.status_code} without a Chinese message: {message[:200]}"
+        # a Chinese heading in front of an English sentence ("未找到：grid … does not exist") is not enough
+        said = ENGLISH_AFTER_TITLE.match(html.unescape(message))
+        assert not said, f"{what}: {response.status_code} says it in English: {message[:200]}"
 
 
 def _url(rule, values: dict) -> str:
@@ -328,3 +334,4 @@ def test_route_walk_hostile_json_bodies(walk_app, walker, refs):
                         walk.check(walker.open(url, method=method, data=json.dumps(body),
                                                content_type="application/json"),
                                    f"{method} {rule.rule} {key}={str(value)[:30]}")
+
