@@ -171,6 +171,31 @@ def switch_and_reassign(session: Session, today: dt.date | None = None) -> dict 
     return report
 
 
+def publish_plan(session: Session, name: str, effective_from: dt.date, actor: str) -> dict:
+    """Publish draft (or scheduled) plan ``name`` from ``effective_from``, recorded for ``actor``.
+
+    Today or earlier: activated and every employer reassigned now; a later day: scheduled, the
+    plan in force stays until the day before. The report of :func:`activate_generation` plus the
+    assignment (when activated now) and :func:`staffing_after_switch` (the 四定 assignments to
+    redo, the grids nobody answers for). One transaction: the caller commits or rolls back.
+    """
+    from gisgrid.access.audit import record_audit
+    from gisgrid.analysis.assign import assign_employers
+    from gisgrid.labels import GENERATION_STATUS
+
+    status = find_generation(session, name).status
+    if status not in ("draft", "scheduled"):
+        raise Conflict(f"generation {name!r} is {status}; only a draft (or a scheduled plan) is published",
+                       zh=f"网格版本“{name[:100]}”是{GENERATION_STATUS.get(status, status)}版本；只有草稿（或待生效的方案）可以发布")
+    report = activate_generation(session, name, effective_from)
+    if not report["scheduled"] and report["changed"]:
+        report["assignment"] = assign_employers(session, name)
+    report.update(staffing_after_switch(session, name))
+    record_audit(session, actor, "generation.publish", "generation", name,
+                 after={"effective_from": report["effective_from"], "scheduled": report["scheduled"]})
+    return report
+
+
 def _refuse_invalid(session: Session, name: str) -> None:
     """Validation errors block activation (warnings do not)."""
     from gisgrid.boundaries.validate import public_report, validate_generation
@@ -179,8 +204,13 @@ def _refuse_invalid(session: Session, name: str) -> None:
     errors = report["errors"]
     if errors:
         more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
+        from gisgrid.boundaries.problem_text import describe_zh
+
+        more_zh = f"（另有 {len(errors) - 1} 处错误）" if len(errors) > 1 else ""
         raise Conflict(f"generation {name!r} cannot be activated: {errors[0]['message']}{more}; "
-                       f"see `gisgrid grids validate --generation {name}`", details=errors)
+                       f"see `gisgrid grids validate --generation {name}`", details=errors,
+                       zh=f"网格版本“{name[:100]}”不能启用：{describe_zh(errors[0])}{more_zh}；"
+                          f"请在规划编辑中改正（或用 gisgrid grids validate --generation {name} 查看全部）")
 
 
 def copy_generation(session: Session, source: str, name: str, *, actor: str = "cli") -> dict:

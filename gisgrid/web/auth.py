@@ -70,6 +70,7 @@ ACCESS: dict[str, str] = {
     "boundaries_api.geometry": "grids.edit",
     "boundaries_api.draft": "grids.edit",
     "boundaries_api.publish": "grids.publish",
+    "plan_changes.publish_plan_form": "grids.publish",
     "plan_changes.changes_page": "grids.read",  # whole-plan view: a scoped user gets 404 (the view)
     "tiles.basemap_tile": "grids.read",  # the local basemap: no employer data
     # 规划编辑: grids.read passes the gate; the view answers 404 to all but planners and admins

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app
 
 from gisgrid.boundaries.edit import EditRefused, merge_grids, move_unit, replace_geometry, split_grid
+from gisgrid.boundaries.generations import publish_plan
 from gisgrid.boundaries.problem_text import describe_zh
 from gisgrid.boundaries.validate import public_report, report_geojson, validate_generation
 from gisgrid.db.queries import find_generation
@@ -96,36 +97,19 @@ def publish(generation: str):
     """Publish a draft: ``{"effective_from": "YYYY-MM-DD"}`` (required). Today or earlier:
     activated and every employer reassigned now; a later day: scheduled, the current plan stays
     in force until then. The answer lists the 四定 assignments to redo and the grids without staff."""
+    name, body = _generation(generation), _body()
+    effective = _effective_date(field_text(body, "effective_from", "生效日期", 10, required=True))
+    actor = _actor(body)
+    return _run(lambda session: publish_plan(session, name, effective, actor))
+
+
+def _effective_date(raw: str):
     import datetime as dt
 
-    from gisgrid.access.audit import record_audit
-    from gisgrid.analysis.assign import assign_employers
-    from gisgrid.boundaries.generations import activate_generation, staffing_after_switch
-
-    name, body = _generation(generation), _body()
-    raw = field_text(body, "effective_from", "生效日期", 10, required=True)
     try:
-        effective = dt.date.fromisoformat(raw)
+        return dt.date.fromisoformat(raw)
     except ValueError:
         raise InputError(f"生效日期为 {raw[:20]!r}；应为 YYYY-MM-DD") from None
-    actor = _actor(body)
-    status = find_generation(get_session(), name).status
-    if status not in ("draft", "scheduled"):
-        from gisgrid.errors import Conflict
-        from gisgrid.labels import GENERATION_STATUS
-
-        raise Conflict(f"网格版本 {name[:100]!r} 是{GENERATION_STATUS.get(status, status)}版本；只有草稿（或待生效的方案）可以发布")
-
-    def run(session):
-        report = activate_generation(session, name, effective)
-        if not report["scheduled"] and report["changed"]:
-            report["assignment"] = assign_employers(session, name)
-        report.update(staffing_after_switch(session, name))
-        record_audit(session, actor, "generation.publish", "generation", name,
-                     after={"effective_from": report["effective_from"], "scheduled": report["scheduled"]})
-        return report
-
-    return _run(run)
 
 
 @bp.get("/balance")

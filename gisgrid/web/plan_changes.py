@@ -2,24 +2,30 @@
 events — units moved, grids merged and split, boundaries redrawn — on the map and in a table
 with each touched grid's employers, 职工 and 四定 staff before and after. Planners, admins and
 leaders (who read the plan before it is published); a user who sees only some grids gets 404.
+Beside it the publish form (admins: ``grids.publish``): an effective date, checked by a box that
+the changes were read; the answer page says whether the plan switched now or is scheduled, how
+many employers changed grid, which 四定 assignments to redo and which grids nobody answers for.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, render_template
+from flask import Blueprint, render_template, request
 
 from gisgrid.analysis.indicators import Indicator
 from gisgrid.boundaries.changes import KIND_LABELS, plan_changes
+from gisgrid import clock
+from gisgrid.boundaries.generations import publish_plan
 from gisgrid.db.queries import active_generation, find_generation, grid_frame
-from gisgrid.errors import NotFound
+from gisgrid.errors import InputError, NotFound
+from gisgrid.labels import ROLE_LABELS
 from gisgrid.maps.choropleth import Classes
 from gisgrid.maps.grid_map import ColourBy
-from gisgrid.web.auth import scope
-from gisgrid.web.db import get_session
+from gisgrid.web.auth import actor_label, scope
+from gisgrid.web.db import commit_change, get_session
 from gisgrid.web.maps import AREA_LEVEL, UNIT_LEVEL, _map_parts
-from gisgrid.web.params import NAME_CHARS, arg_text, check_text
+from gisgrid.web.params import NAME_CHARS, arg_text, check_text, form_date
 
 bp = Blueprint("plan_changes", __name__)
 
@@ -65,4 +71,18 @@ def changes_page(generation: str):
                        title=f"{new.name} 与 {old.name} 对比", employers=False,
                        colour_by=_colouring(report["kind_of"], list(units["code"])))
     return render_template("plan_changes.html", parts=parts, report=report, new=new, old=old,
-                           kind_labels=KIND_LABELS)
+                           kind_labels=KIND_LABELS, today=clock.today())
+
+
+@bp.post("/plans/<generation>/publish")
+def publish_plan_form(generation: str):
+    """The publish form's answer (the JSON API is ``POST /api/generations/<name>/publish``)."""
+    session = get_session()
+    name = find_generation(session, check_text(generation, "网格版本名称", NAME_CHARS)).name
+    effective = form_date("effective_from", "生效日期")
+    if effective is None:
+        raise InputError("请填写生效日期（年-月-日，如 2027-01-01）")
+    if request.form.get("checked") != "1":
+        raise InputError("请先核对本页列出的变化，勾选“已核对”后再发布")
+    report = commit_change(lambda: publish_plan(session, name, effective, actor_label()))
+    return render_template("plan_published.html", name=name, report=report, staff_roles=ROLE_LABELS)

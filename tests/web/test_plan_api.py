@@ -122,3 +122,41 @@ def test_the_changes_page_compares_a_draft_with_the_plan_in_force(demo_copy_app)
     assert app.test_client(user="jc419901001-1").get("/plans/对比草稿/changes").status_code == 404
     assert admin.get("/plans/没有这个/changes").status_code == 404
     dispose_engines()
+
+
+def test_an_admin_publishes_from_the_comparison_page(demo_copy_app, monkeypatch):
+    """The form on /plans/<name>/changes: a date and the box that the changes were read; the
+    answer says scheduled (or in force) and lists the staff to redo; planners and leaders see no
+    form and may not post it; a missing box or a bad date changes nothing."""
+    import datetime as dt
+
+    from gisgrid import clock
+    from gisgrid.db.engine import dispose_engines
+
+    app = demo_copy_app("publish_form_city")
+    monkeypatch.setattr(clock, "today", lambda: dt.date(2026, 12, 1))
+    admin, planner, leader = app.test_client(), app.test_client(user="planner"), app.test_client(user="leader")
+    assert planner.post("/api/generations/示范市网格2026版/drafts", json={"name": "表单方案"}).status_code == 201
+    page = admin.get("/plans/表单方案/changes").get_data(as_text=True)
+    assert 'name="effective_from"' in page and "已核对上面的变化" in page and 'value="2026-12-01"' in page
+    for other in (planner, leader):
+        assert 'name="effective_from"' not in other.get("/plans/表单方案/changes").get_data(as_text=True)
+        assert other.post("/plans/表单方案/publish", data={"effective_from": "2027-01-01", "checked": "1"}).status_code == 403
+
+    def statuses():
+        with owner_engine(app).connect() as conn:
+            return dict(conn.execute(sa.text("SELECT name, status FROM generation")).all())
+
+    unchecked = admin.post("/plans/表单方案/publish", data={"effective_from": "2027-01-01"})
+    assert unchecked.status_code == 400 and "已核对" in unchecked.get_data(as_text=True)
+    bad = admin.post("/plans/表单方案/publish", data={"effective_from": "明年", "checked": "1"})
+    assert bad.status_code == 400 and "年-月-日" in bad.get_data(as_text=True)
+    assert statuses()["表单方案"] == "draft"
+    done = admin.post("/plans/表单方案/publish", data={"effective_from": "2027-01-01", "checked": "1"})
+    text = done.get_data(as_text=True)
+    assert done.status_code == 200 and "定于 2027-01-01 生效" in text and "需要重新安排的四定人员（0）" in text
+    assert "至 2026-12-31" in text and "示范市网格2026版" in text
+    assert statuses() == {"示范市网格2026版": "active", "表单方案": "scheduled"}
+    again = admin.get("/plans/表单方案/changes").get_data(as_text=True)
+    assert "已定于 2027-01-01 生效" in again and 'value="2027-01-01"' in again
+    dispose_engines()
