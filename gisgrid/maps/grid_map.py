@@ -1419,6 +1419,15 @@ class _MapChrome(folium.MacroElement):
                     if (byPopup) { byPopup = false; show(stored()); }
                 });
                 show(stored());
+                // The legend sits bottom-left and grows upwards: on a short map (a page with a
+                // table under it) it must stop below the title and the zoom buttons, and scroll.
+                var body = legend.querySelector(".gg-legend-body"), title = document.getElementById(prefix + "_title");
+                function fit() {
+                    var top = title ? title.getBoundingClientRect().bottom - map.getContainer().getBoundingClientRect().top : 90;
+                    if (body) { body.style.maxHeight = Math.max(60, map.getSize().y - top - 70) + "px"; }
+                }
+                map.on("resize", fit);
+                fit();
             }
             function place(id, position) {
                 var element = document.getElementById(id);

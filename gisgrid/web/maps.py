@@ -145,6 +145,17 @@ def _colouring(session, generation, choice: str | None, level: str | None, keep:
                     level_label=FILL_LEVELS[level]), selector
 
 
+def _generation_choices(session) -> list:
+    """Every generation for the picker: in force first, then scheduled, drafts, retired; newest first."""
+    import sqlalchemy as sa
+
+    from gisgrid.db.models import Generation
+
+    rank = {"active": 0, "scheduled": 1, "draft": 2, "retired": 3}
+    rows = session.scalars(sa.select(Generation)).all()
+    return sorted(rows, key=lambda g: (rank.get(g.status, 9), -g.id))
+
+
 @bp.get("/")
 def index():
     session = get_session()
@@ -193,6 +204,7 @@ def index():
                   "values": {code: classes.format_value(float(v)) for code, v in street_values.items()}}
     return render_template(
         "index.html", parts=parts, generation=generation, top=top, is_active=is_active, column=column,
+        generations=_generation_choices(session) if scope().everything else [], status_labels=GENERATION_STATUS,
         areas=[g for g in grids if g["level"] == AREA_LEVEL],
         unit_count=sum(1 for g in grids if g["level"] == UNIT_LEVEL),
         by_risk=by_risk, risk_levels=RISK_LEVELS, kind_labels=KIND_LABELS,

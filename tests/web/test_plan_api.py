@@ -159,4 +159,11 @@ def test_an_admin_publishes_from_the_comparison_page(demo_copy_app, monkeypatch)
     assert statuses() == {"示范市网格2026版": "active", "表单方案": "scheduled"}
     again = admin.get("/plans/表单方案/changes").get_data(as_text=True)
     assert "已定于 2027-01-01 生效" in again and 'value="2027-01-01"' in again
+    # the city map's picker lists the plans, the scheduled one with its date; it opens on it
+    city = leader.get("/").get_data(as_text=True)
+    assert '<option value="表单方案">表单方案（待生效，2027-01-01 起）</option>' in city
+    assert '<option value="示范市网格2026版" selected>' in city
+    draft_view = leader.get("/?generation=表单方案").get_data(as_text=True)
+    assert '<option value="表单方案" selected>' in draft_view and "正在查看待生效版本" in draft_view
+    assert 'class="gen-picker"' not in app.test_client(user="jc419901001-1").get("/my").get_data(as_text=True)
     dispose_engines()
