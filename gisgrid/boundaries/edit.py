@@ -127,6 +127,29 @@ def merge_grids(session: Session, generation: str, codes: list[str], *,
                    {"grids": [_snapshot(g) for g in grids]}, result)
 
 
+def rename_grid(session: Session, generation: str, code: str, name: str, *, version: int | None = None,
+                actor: str = "cli", validation: str = "touched") -> dict:
+    """Give grid ``code`` the name ``name``; its code, boundary and 四定 staff stay.
+
+    Examples
+    --------
+    >>> rename_grid(session, "2027版", "419901001002", "新风社区", version=3)["old_name"]  # doctest: +SKIP
+    '东风社区'
+    """
+    name = name.strip() if isinstance(name, str) else ""
+    if not 1 <= len(name) <= 100:
+        raise InputError(f"the new name was {name[:20]!r}; expected 1 to 100 characters",
+                         zh=f"新名称为 {name[:20]!r}；应为 1–100 个字，如“东风社区”")
+    gen_id, before_errors = _begin(session, generation, validation)
+    grid = _lock(session, gen_id, code, version)
+    if grid["name"] == name:
+        raise InputError(f"grid {code} is already named {name!r}", zh=f"网格 {code} 已经叫“{name}”")
+    session.execute(sa.text("UPDATE grid SET name = :n, version = version + 1 WHERE id = :i"),
+                    {"n": name, "i": grid["id"]})
+    result = {"edit": "rename", "code": code, "name": name, "old_name": grid["name"]}
+    return _finish(session, generation, before_errors, actor, "grid.rename", code, {"grid": _snapshot(grid)}, result)
+
+
 def move_unit(session: Session, generation: str, unit_code: str, to_code: str, *,
               versions: dict[str, int] | None = None, new_code: str | None = None,
               actor: str = "cli", validation: str = "touched") -> dict:

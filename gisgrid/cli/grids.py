@@ -415,6 +415,21 @@ def grids_merge(ctx: Context, codes, generation: str, versions, commit: bool):
     return _edit(ctx, commit, lambda s: merge_grids(s, generation, list(codes), versions=_versions(versions)))
 
 
+@grids.command("rename")
+@click.argument("code")
+@click.argument("name")
+@click.option("--generation", required=True, help="Draft generation.")
+@click.option("--version", "expected_version", type=int, help="The grid's version you saw (refused if changed).")
+@click.option("--commit", is_flag=True)
+@json_option
+@click.pass_obj
+def grids_rename(ctx: Context, code: str, name: str, generation: str, expected_version, commit: bool):
+    """Give a grid a new name (its code, boundary and staff stay)."""
+    from gisgrid.boundaries.edit import rename_grid
+
+    return _edit(ctx, commit, lambda s: rename_grid(s, generation, code, name, version=expected_version))
+
+
 @grids.command("move-unit")
 @click.argument("unit")
 @click.option("--to", "to_code", required=True, help="The neighbouring grid that receives the unit.")

@@ -67,6 +67,7 @@ ACCESS: dict[str, str] = {
     "boundaries_api.split": "grids.edit",
     "boundaries_api.merge": "grids.edit",
     "boundaries_api.move": "grids.edit",
+    "boundaries_api.rename": "grids.edit",
     "boundaries_api.geometry": "grids.edit",
     "boundaries_api.draft": "grids.edit",
     "boundaries_api.publish": "grids.publish",

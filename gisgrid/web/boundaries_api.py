@@ -17,7 +17,7 @@ from collections import OrderedDict
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app
 
-from gisgrid.boundaries.edit import EditRefused, merge_grids, move_unit, replace_geometry, split_grid
+from gisgrid.boundaries.edit import EditRefused, merge_grids, move_unit, rename_grid, replace_geometry, split_grid
 from gisgrid.boundaries.generations import publish_plan
 from gisgrid.boundaries.problem_text import describe_zh
 from gisgrid.boundaries.validate import public_report, report_geojson, validate_generation
@@ -200,6 +200,15 @@ def merge(generation: str):
     codes, versions, actor = field_codes(body, "codes", "要合并的网格"), field_versions(body), _actor(body)
     name = None if body.get("name") is None else _grid_name(body["name"], "合并后的名称（\"name\"）")
     return _run(lambda s: merge_grids(s, generation, codes, versions=versions, actor=actor, name=name))
+
+
+@bp.post("/grids/<code>/rename")
+def rename(generation: str, code: str):
+    """``{"name": "新风社区", "version": 3}``: the grid's new name (code, boundary and staff stay)."""
+    generation, code, body = _generation(generation), _code(code), _body()
+    name = _grid_name(body.get("name"), "新名称（\"name\"）")
+    version, actor = field_int(body, "version", "版本号"), _actor(body)
+    return _run(lambda s: rename_grid(s, generation, code, name, version=version, actor=actor))
 
 
 @bp.post("/grids/<code>/move")

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from shapely.geometry import LineString, Polygon, box
 
 from gisgrid.boundaries.edit import (
-    EditRefused, merge_grids, move_unit, replace_geometry, split_grid,
+    EditRefused, merge_grids, move_unit, rename_grid, replace_geometry, split_grid,
 )
 from gisgrid.errors import Conflict, InputError
 from tests.boundaries.defects import S1, S2, V1, V2, V3, V4, deg
@@ -119,6 +119,32 @@ def test_cli_split_dry_run_then_commit(run_cli, draft):
     assert draft.execute(sa.text("SELECT count(*) FROM grid WHERE code = :c"), {"c": V5}).scalar() == 1
     stale = run_cli("grids", "split", V3, "--line", line, "--generation", "draft", "--version", "1", expect=1)
     assert "changed by someone else" in stale.output
+
+
+def test_rename_keeps_code_and_boundary_and_is_audited(run_cli, draft, settings):
+    from gisgrid.web import create_app
+
+    name = lambda: draft.execute(sa.text("SELECT name, version FROM grid WHERE code = :c"), {"c": V3}).one()  # noqa: E731
+    old_name, version = name()
+    shape = _geom(draft, V3)
+    dry = json.loads(run_cli("grids", "rename", V3, "新风社区", "--generation", "draft", "--json").output)
+    assert dry["old_name"] == old_name and dry["committed"] is False and name() == (old_name, version)
+    client = create_app({"TESTING": True}, settings=settings).test_client()
+    answer = client.post(f"/api/generations/draft/grids/{V3}/rename", json={"name": " 新风社区 ", "version": version})
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["versions"][V3] == version + 1 and name() == ("新风社区", version + 1)
+    draft.commit()
+    assert _same(_geom(draft, V3), shape)
+    audit = draft.execute(sa.text("SELECT actor, before, after FROM audit_log WHERE action = 'grid.rename'")).one()
+    assert audit[0] and audit[1]["grid"]["name"] == old_name and audit[2]["name"] == "新风社区"
+    stale = client.post(f"/api/generations/draft/grids/{V3}/rename", json={"name": "旧名", "version": version})
+    assert stale.status_code == 409 and "已被他人修改" in stale.get_json()["message"]
+    same = client.post(f"/api/generations/draft/grids/{V3}/rename", json={"name": "新风社区"})
+    assert same.status_code == 400 and "已经叫“新风社区”" in same.get_json()["message"]
+    empty = client.post(f"/api/generations/draft/grids/{V3}/rename", json={"name": "  "})
+    assert empty.status_code == 400 and "为空" in empty.get_json()["message"]
+    with pytest.raises(InputError, match="1 to 100 characters"):
+        rename_grid(draft, "draft", V3, "名" * 101)
 
 
 def test_json_api_edits_and_conflicts(draft, settings):

@@ -1,4 +1,4 @@
-"""The plan editor in a real headless Chromium, as a planner: move a unit, split, merge, a refused
+"""The plan editor in a real headless Chromium, as a planner: move a unit, split, merge, rename, a refused
 reshape drawn on the map, undo — watching the balance table and the map change; nothing leaves
 localhost. Screenshots go to artifacts/screenshots/plan-*.png."""
 
@@ -335,7 +335,21 @@ def test_a_planner_moves_splits_merges_and_undoes(browser, plan_live):  # noqa: 
     assert grown[pair["a"]] > area_m2[pair["a"]] + 100, (grown, area_m2)
     _shot(page, "reshaped")
 
-    # 5. undo the reshape, the merge, the split and the move: the first state is back
+    # rename the merged community: its code and boundary stay
+    page.click("button[data-tool=select]")
+    page.click(f"#plan-balance tbody tr[data-code='{pair['a']}'] a")
+    page.click("button[data-tool=rename]")
+    page.locator("#plan-choice input[name=rename-name]").fill("浏览器更名社区")
+    page.locator("#plan-choice button.confirm").click()
+    _saved(page, "已保存：更名")
+    assert _features(page)[pair["a"]]["name"] == "浏览器更名社区"
+    assert page.locator(f"#plan-balance tbody tr[data-code='{pair['a']}']", has_text="浏览器更名社区").count() == 1
+    _shot(page, "renamed")
+
+    # 5. undo the rename, the reshape, the merge, the split and the move: the first state is back
+    page.click("#undo")
+    _saved(page, "已撤销：更名")
+    assert _features(page)[pair["a"]]["name"] == "浏览器合并社区"
     page.click("#undo")
     _saved(page, "已撤销：修改边界")
     # back within the server's snapping (5 m): tens of m² of 1.7 km²

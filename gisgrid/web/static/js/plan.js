@@ -556,6 +556,17 @@
     return e;
   }
 
+  function renameEdit(code, name) {
+    const e = { label: "更名 " + label(code) + " → " + name, code: code, name: name, oldName: props(code).name,
+                figure: [code] };
+    e.forward = () => [{ method: "POST", path: "/grids/" + encodeURIComponent(code) + "/rename", locks: [code],
+      body: () => ({ name: e.name, version: props(code).version }) }];
+    e.done = () => {};
+    e.inverse = () => [{ method: "POST", path: "/grids/" + encodeURIComponent(code) + "/rename", locks: [code],
+      body: () => ({ name: e.oldName, version: props(code).version }) }];
+    return e;
+  }
+
   function reshapeEdit(code, geometry) {
     // figure: the grid and its neighbours until the answer says which of them changed
     const e = { label: "修改边界 " + label(code), code: code, geometry: geometry, before: {},
@@ -770,6 +781,23 @@
     });
   }
 
+  function startRename() {
+    if (!needSelection(1, "请先点击选中一个要更名的网格")) { return; }
+    const code = state.selected[0];
+    choice("更名 " + label(code) + "（编码、边界和四定人员不变）", (box) => {
+      const name = input(box, "新名称", props(code).name, "rename-name");
+      button(box, "确定更名", () => {
+        const value = name.value.trim();
+        if (!value) { say("新名称不能为空", "error"); return; }
+        if (value === props(code).name) { say("名称没有变化", "error"); return; }
+        choice(null);
+        apply(renameEdit(code, value));
+      }, "confirm");
+      button(box, "取消", () => choice(null));
+      name.focus();
+    });
+  }
+
   // `again`: a refused boundary stays on the map, editable, to be fixed and saved or cancelled.
   function startReshape(again) {
     if (!again && !needSelection(1, "请先点击选中一个要修改边界的网格")) { return; }
@@ -842,7 +870,7 @@
     }
     if (!cfg.editable) { return; }
     const actions = { select: () => setMode("select"), move: () => setMode("move"), split: startSplit,
-                      merge: startMerge, reshape: startReshape, lock: toggleLocks };
+                      merge: startMerge, reshape: startReshape, rename: startRename, lock: toggleLocks };
     document.querySelectorAll(".plan-tools button[data-tool]").forEach((b) => {
       b.addEventListener("click", () => actions[b.dataset.tool]());
     });
