@@ -527,9 +527,11 @@ def export_roster(session: Session, path: str | Path | IO[bytes], grid_code: str
     wanted = set(staff["grid_code"])
     standing = {r["code"]: r for r in staffing_check(session, gen.id, on=today, rules=staff_minimums)
                 if r["code"] in wanted}
-    heads = [("网格编码", 15), ("网格名称", 16), ("级别", 6), ("类型", 7), ("姓名", 9), ("职务", 11),
-             ("联系电话", 13), ("所在单位", 22), ("职责（定责）", 36), ("任务（定任务）", 30), ("起始日期", 11),
-             ("配备情况", 17)]
+    # Narrow enough to print one A4 landscape page wide at ≥ 9 pt (the long texts wrap).
+    heads = [("网格编码", 13), ("网格名称", 14), ("级别", 5), ("类型", 6), ("姓名", 8), ("职务", 10),
+             ("联系电话", 12), ("所在单位", 12), ("职责（定责）", 26), ("任务（定任务）", 22), ("起始日期", 11),
+             ("配备情况", 12)]
+    wrapped = {1: None, 7: None, 8: None, 9: None, 11: None}  # column → its text on this row
     title = f"劳动保障监察网格“四定”人员花名册（{gen.name}）"
     under = sum(1 for r in standing.values() if r["status"] == "under")
     over = sum(1 for r in standing.values() if r["status"] == "over")
@@ -550,8 +552,12 @@ def export_roster(session: Session, path: str | Path | IO[bytes], grid_code: str
             sheet.set_column(col, col, width)
         unstaffed = 0
         for row, p in enumerate(staff.itertuples(), start=header + 1):
+            texts = {**wrapped, 1: p.grid_name, 11: (standing.get(p.grid_code) or {}).get("text")}
+            if not pd.isna(p.person):
+                texts.update({7: p.unit, 8: p.duty, 9: p.task})
+            _fit_row(sheet, row, texts, heads)
             sheet.write_string(row, 0, p.grid_code, fmt["text"])
-            sheet.write_string(row, 1, p.grid_name, fmt["text"])
+            sheet.write_string(row, 1, p.grid_name, fmt["wrap"])
             sheet.write_number(row, 2, int(p.level), fmt["int"])
             sheet.write_string(row, 3, KIND_LABELS.get(p.kind, p.kind), fmt["text"])
             _write_standing(sheet, row, 11, standing.get(p.grid_code), fmt)
@@ -564,7 +570,7 @@ def export_roster(session: Session, path: str | Path | IO[bytes], grid_code: str
             for col, value in enumerate((p.person, ROLE_LABELS.get(p.role, p.role), p.phone, p.unit, p.duty, p.task),
                                         start=4):
                 sheet.write_string(row, col, "" if value is None or pd.isna(value) else str(value),
-                                   fmt["wrap"] if col >= 8 else fmt["text"])
+                                   fmt["wrap"] if col >= 7 else fmt["text"])
             if p.valid_from is None or pd.isna(p.valid_from):
                 sheet.write_blank(row, 10, None, fmt["text"])
             else:
@@ -575,6 +581,14 @@ def export_roster(session: Session, path: str | Path | IO[bytes], grid_code: str
     return {"path": describe_target(path), "generation": gen.name, "rows": int(len(staff)),
             "people": people, "grids": int(staff["grid_code"].nunique()), "unstaffed": unstaffed,
             "understaffed": under, "overstaffed": over}
+
+
+def _fit_row(sheet, row: int, texts: dict, heads) -> None:
+    """Give ``row`` the height its longest wrapped text needs (as :func:`_line_counts`)."""
+    lines = max((-(-_text_pixels(str(t)) // (7 * heads[col][1] + 5 - 6)) for col, t in texts.items()
+                 if t is not None and not pd.isna(t)), default=1)
+    if lines > 1:
+        sheet.set_row(row, LINE_PT * lines + 2)
 
 
 def _write_standing(sheet, row: int, col: int, standing: dict | None, fmt: dict) -> None:

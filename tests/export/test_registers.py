@@ -70,13 +70,13 @@ def test_register_one_sheet_per_community_with_codes_as_text(demo_session, tmp_p
     assert total == len(_db_employers(demo_session, "419901001")) == report["employers"]
 
 
-def _assert_prints_readably(ws, paper: str = "A4") -> None:
+def _assert_prints_readably(ws, paper: str = "A4", header_row: int = HEADER_ROW) -> None:
     """Read the print set-up back: A4 landscape, header repeated, one page wide, and the
     scale that fitting the columns' widths to the page gives times the cells' font ≥ 9 pt."""
     from gisgrid.export.printing import PAPERS, fit_scale
 
     assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.paperSize) == PAPERS[paper][0]
-    assert ws.print_title_rows == f"${HEADER_ROW + 1}:${HEADER_ROW + 1}"
+    assert ws.print_title_rows == f"${header_row + 1}:${header_row + 1}"
     assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToWidth in (1, None)
     assert ws.page_setup.fitToHeight == 0
     # xlsxwriter stores a width w as (7w + 5) / 7 characters; fit_scale takes w.
@@ -85,7 +85,7 @@ def _assert_prints_readably(ws, paper: str = "A4") -> None:
     widths = [(w * 7 - 5) / 7 for w in stored]
     scale = fit_scale(widths, paper, margin_in=float(ws.page_margins.left))
     assert float(ws.page_margins.left) == float(ws.page_margins.right)
-    fonts = {cell.font.sz for row in ws.iter_rows(min_row=HEADER_ROW + 1, max_row=HEADER_ROW + 30) for cell in row
+    fonts = {cell.font.sz for row in ws.iter_rows(min_row=header_row + 1, max_row=header_row + 30) for cell in row
              if cell.value is not None}
     assert fonts and min(fonts) * scale >= 9, (scale, fonts)
 
@@ -151,6 +151,7 @@ def test_roster_lists_every_grid_with_its_staff(demo_session, tmp_path):
     phones = [c.value for c in ws["G"][4:] if c.value]
     assert phones and all(isinstance(p, str) and p.startswith("1") and len(p) == 11 for p in phones)
     assert ws.print_title_rows == "$4:$4" and ws.page_setup.orientation == "landscape"
+    _assert_prints_readably(ws, header_row=3)  # it printed at ≈ 7.5 pt before
 
 
 def test_cli_register_and_roster(demo_cli, tmp_path):
