@@ -250,6 +250,10 @@ def test_a_planner_moves_splits_merges_and_undoes(browser, plan_live):  # noqa: 
     _shot(page, "open")
     before = _balance(page)
     start = _features(page)
+    # a street's 协管员 are those of its communities (the street itself has inspectors only)
+    coordinators = page.evaluate("() => Array.from(document.querySelectorAll('#plan-balance tbody tr[data-code]'))"
+                                 ".map(r => Number(r.cells[4].textContent))")
+    assert coordinators and min(coordinators) > 0, coordinators
 
     # 1. move a community to the neighbouring street
     move = _movable_unit(app)

@@ -329,7 +329,7 @@
       tr.appendChild(name);
       const dev = r.deviation === null || r.deviation === undefined ? "—"
         : (r.deviation > 0 ? "+" : "") + Math.round(r.deviation * 100) + "%";
-      [r.employers, r.target === null ? "—" : Math.round(r.target), dev, r.staff ? r.staff.coordinator : 0]
+      [r.employers, r.target === null ? "—" : Math.round(r.target), dev, r.coordinators != null ? r.coordinators : (r.staff ? r.staff.coordinator : 0)]
         .forEach((v, i) => {
           const td = document.createElement("td");
           td.className = "num" + (i === 2 && r.deviation >= 0.3 ? " dev-high" : "") +
