@@ -33,7 +33,8 @@ fi
 
 for pkg in "postgresql-$PG_MAJOR" "postgresql-$PG_MAJOR-postgis-3" fonts-noto-cjk python3-venv; do need "$pkg"; done
 if [[ $WITH_TEST -eq 1 ]]; then
-  for pkg in chromium poppler-utils; do need "$pkg"; done
+  # nodejs: the front-end scripts are checked and their pure parts tested as JavaScript.
+  for pkg in chromium poppler-utils nodejs; do need "$pkg"; done
 fi
 
 PYTHON="${PYTHON:-python3}"

@@ -4,6 +4,10 @@ The builders return a ``folium.Map``; the web layer renders it to a string with
 ``fmap.get_root().render()``.  Everything the page loads is served by the app
 (:func:`gisgrid.maps.assets.localize_assets`); employers are fetched by the browser from a
 GeoJSON URL into a cluster layer, so the page stays the same size whatever their number.
+
+The map's behaviour is JavaScript in ``gisgrid/web/static/js/map/`` (and its styles in
+``static/map.css``), linked by :class:`_MapScripts`; the elements here only hand it data,
+e.g. ``gisgridMap.gridLabels(map, group, rows)``.
 """
 
 from __future__ import annotations
@@ -72,7 +76,6 @@ class MapSelector:
     fields: tuple[tuple[str, str, tuple[tuple[str, str], ...], str], ...]
     keep: tuple[tuple[str, str], ...] = ()
 
-_FONT_STACK = '"Noto Sans CJK SC", "Microsoft YaHei", sans-serif'
 _MIN_ZOOM, _MAX_ZOOM = 4, 18
 # Display only.  coverage_simplify's tolerance is the square root of the area of the
 # triangles it may remove (Visvalingam–Whyatt), in metres here: a 5 m x 5 m kink goes,
@@ -220,6 +223,8 @@ def build_grid_map(
     drawn = areas[~(areas.geometry.isna() | areas.geometry.is_empty)]
     fit_to = _lonlat_bounds(focus if focus is not None and not focus.empty else drawn)
     fmap = _new_map(fit_to, basemap, tianditu_key, title, local_basemap)
+    # gisgrid's own map scripts: the app's static folder, of which vendor/ is a part.
+    _MapScripts(static_url.rstrip("/").rsplit("/", 1)[0]).add_to(fmap)
     # Simplified for the zoom the page opens at (a city page far coarser than a street's).
     tolerance = display_tolerance(fit_to)
     # First, before any layer exists: see _InitialView.
@@ -573,13 +578,12 @@ def _add_employers(fmap: folium.Map, employers_url: str, *, show: bool = True, p
     cluster = folium.plugins.MarkerCluster(
         name="用人单位（按风险）",
         show=show,
-        icon_create_function=_cluster_icon_js(),
+        # The ring of risk shares around the count (static/js/map/employers.js).
+        icon_create_function=f"gisgridMap.clusterIcon({_js_json(_ring_order())})",
         options={"chunkedLoading": True, "showCoverageOnHover": False},
     ).add_to(fmap)
-    # Wider clusters while a street is small on screen: with a ring every 50 px no grid label
-    # found a free spot on the city map (they must not cover the counts).
-    cluster.options["maxClusterRadius"] = folium.JsCode(
-        "function (zoom) { return zoom <= 14 ? 100 : zoom <= 15 ? 80 : 60; }")
+    # Wider clusters while a street is small on screen (see employers.js).
+    cluster.options["maxClusterRadius"] = folium.JsCode("gisgridMap.clusterRadius")
     _EmployerLoader(cluster, employers_url, page_url).add_to(fmap)
 
 
@@ -605,86 +609,17 @@ def _ring_order() -> list[tuple[int, str, str]]:
     return sorted(rated, reverse=True) + [(-1, *_UNRATED)]
 
 
-# A cluster is a ring split into the shares of each risk level (worst first, clockwise
-# from the top) around a white disc with the number of employers.  Colouring it by the
-# worst level alone turned nearly every cluster red: a few high-risk employers are in
-# almost any group of twenty.  The diameter grows with log10(count), so a cluster of 6,000
-# is not ten times one of 60 and the count stays readable at every zoom.
-_CLUSTER_ICON_TEMPLATE = """
-function (cluster) {
-    var order = __ORDER__;
-    var counts = {};
-    var markers = cluster.getAllChildMarkers();
-    for (var i = 0; i < markers.length; i++) {
-        var level = markers[i].options.riskLevel;
-        level = level == null ? -1 : level;
-        counts[level] = (counts[level] || 0) + 1;
-    }
-    var total = markers.length, at = 0, stops = [], title = [];
-    order.forEach(function (risk) {
-        var n = counts[risk[0]] || 0;
-        if (!n) { return; }
-        var end = at + 360 * n / total;
-        stops.push(risk[2] + " " + at.toFixed(1) + "deg " + end.toFixed(1) + "deg");
-        title.push(risk[1] + " " + n);
-        at = end;
-    });
-    var size = Math.round(Math.min(64, 28 + 9 * Math.log(total) / Math.LN10));
-    var ringWidth = Math.max(5, Math.round(size * 0.17));
-    // Elements with styles set through the DOM, not markup with style attributes: the
-    // app's Content-Security-Policy allows no inline style attributes.
-    var ring = document.createElement("div");
-    ring.className = "gg-donut";
-    ring.title = title.join("，");
-    ring.style.background = "conic-gradient(" + stops.join(", ") + ")";
-    var count = ring.appendChild(document.createElement("span"));
-    count.style.inset = ringWidth + "px";
-    count.style.fontSize = (size < 40 ? 11 : 13) + "px";
-    count.textContent = total;
-    return L.divIcon({html: ring, className: "gg-cluster", iconSize: L.point(size, size)});
-}
-"""
-
-
-def _cluster_icon_js() -> str:
-    return _CLUSTER_ICON_TEMPLATE.replace("__ORDER__", _js_json(_ring_order()))
-
-
 class _InitialView(folium.MacroElement):
     """Fit the first view, without animation, before any layer is added; follow resizes.
 
-    folium creates the map at ``zoom_start`` and fits the bounds last, so Leaflet animated
-    that first zoom (a community page jumps four levels, 2⁴ = 16 times).  Every SVG
-    renderer is scaled 16-fold by CSS during the animation, and leaflet.css keeps
-    ``will-change: transform`` on those SVGs for good: Chromium then keeps rasterising them
-    at the animation's 16-fold scale, runs out of tile memory and leaves most of the map
-    blank grey.  Fitting first, with ``animate: false``, means the first drawing is already
-    at the final zoom (and _chrome_css limits ``will-change`` to zoom animations for the
-    zooms people make later).  A ResizeObserver keeps Leaflet's idea of the size in step
-    with the container, re-fitting while the person has not moved the map yet.
+    Added first: folium fits the bounds last and Leaflet animated that first zoom, which
+    left most of the SVG blank in Chromium (static/js/map/view.js says why).
     """
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        (function (map, bounds, padding) {
-            var moved = false, fitting = false;
-            function fit() {
-                if (!bounds) { return; }
-                fitting = true;
-                map.fitBounds(bounds, {padding: padding, animate: false});
-                fitting = false;
-            }
-            fit();
-            map.on("zoomstart movestart", function () { moved = moved || !fitting; });
-            if (window.ResizeObserver) {
-                new ResizeObserver(function () {
-                    var before = map.getSize();
-                    map.invalidateSize();  // keeps the centre, like Leaflet on window resizes
-                    if (!moved && !before.equals(map.getSize())) { fit(); }
-                }).observe(map.getContainer());
-            }
-        })({{ this._parent.get_name() }}, {{ this.bounds_json }}, {{ this.padding_json }});
+        gisgridMap.initialView({{ this._parent.get_name() }}, {{ this.bounds_json }}, {{ this.padding_json }});
         {% endmacro %}
         """
     )
@@ -699,174 +634,17 @@ class _InitialView(folium.MacroElement):
 class _GridLabels(folium.FeatureGroup):
     """"code name" labels at each grid's visual centre, decluttered in the browser.
 
-    One compact array and a loop instead of a folium Marker per grid: 2,000 grids would
-    otherwise add ~1 MB of generated JavaScript to the page.  Each row carries the grid's
-    area and the radius of the largest circle inside it, in metres; after every zoom or
-    move the browser places labels by priority and hides those whose box would overlap
-    one already placed:
-
-    1. street/town labels that fit inside their grid (box within that circle) — always
-       shown: such boxes lie inside their own grids and grids do not overlap;
-    2. community/village labels that fit — moved inside their circle if the spot is
-       taken, hidden only while no free spot exists;
-    3. other street/town labels, larger grids first.
-
-    Community/village labels that do not fit are not shown: they come with closer zooms.
+    One compact array of rows (:func:`_label_rows`) instead of a folium Marker per grid:
+    2,000 grids would otherwise add ~1 MB of generated JavaScript to the page.  The
+    browser places them by priority after every zoom or move, clear of the employer
+    clusters, and names in the legend those that found no room (static/js/map/labels.js).
     """
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
         var {{ this.get_name() }} = L.featureGroup({});
-        (function (map, group, labels) {
-            var GAP = 3, MARGIN = 120, MINOR_RADIUS = 18, KEY_ROWS = 12;
-            var SPOTS = [[0, -1], [0, 1], [-1, 0], [1, 0],
-                         [-0.7, -0.7], [0.7, -0.7], [-0.7, 0.7], [0.7, 0.7]];
-            // [lat, lon, "code name", area m², inscribed radius m, minor (community/village)]
-            var items = labels.map(function (row) {
-                var text = document.createElement("div");
-                text.className = row[5] ? "gg-label-text gg-label-minor" : "gg-label-text";
-                text.textContent = row[2];
-                var marker = L.marker([row[0], row[1]], {
-                    icon: L.divIcon({className: "gg-label", html: text, iconSize: null}),
-                    pane: "gg-labels", interactive: false, keyboard: false
-                }).addTo(group);
-                return {latlng: marker.getLatLng(), text: text, area: row[3],
-                        radius: row[4], minor: row[5]};
-            });
-            items.sort(function (a, b) { return a.minor - b.minor || b.area - a.area; });
-
-            function metresPerPixel(lat, zoom) {
-                return 40075016.686 * Math.cos(lat * Math.PI / 180) / Math.pow(2, zoom + 8);
-            }
-            function boxAt(item, dx, dy) {
-                var x = item.at.x + dx, y = item.at.y + dy, w = item.w / 2 + GAP, h = item.h / 2 + GAP;
-                return [x - w, y - h, x + w, y + h];
-            }
-            function free(box, placed) {
-                for (var i = 0; i < placed.length; i++) {
-                    var o = placed[i];
-                    if (box[0] < o[2] && o[0] < box[2] && box[1] < o[3] && o[1] < box[3]) { return false; }
-                }
-                return true;
-            }
-            // Employer clusters and points already on the map: labels never go over them
-            // (a label hid the count of its cluster), so they are placed first.
-            function obstacles() {
-                var origin = map.getContainer().getBoundingClientRect(), boxes = [];
-                var found = map.getContainer().querySelectorAll(
-                    ".leaflet-marker-pane .gg-cluster, .leaflet-gg-employers-pane path.leaflet-interactive");
-                for (var i = 0; i < found.length; i++) {
-                    var r = found[i].getBoundingClientRect();
-                    if (r.width > 0) {
-                        boxes.push([r.left - origin.left - GAP, r.top - origin.top - GAP,
-                                    r.right - origin.left + GAP, r.bottom - origin.top + GAP]);
-                    }
-                }
-                return boxes;
-            }
-            function place(item, placed) {
-                var offsets = [[0, 0]], reach = [];
-                if (item.radiusPx <= 0) { return free(boxAt(item, 0, 0), placed) ? (placed.push(boxAt(item, 0, 0)), [0, 0]) : null; }
-                if (item.fits) {
-                    // Moving the box by at most `slack` keeps it inside the circle, so inside the grid.
-                    var slack = item.radiusPx - item.halfDiagonal;
-                    reach.push(slack, slack / 2);
-                }
-                reach.forEach(function (d) {
-                    if (d >= 4) { SPOTS.forEach(function (s) { offsets.push([s[0] * d, s[1] * d]); }); }
-                });
-                // Out of the clusters' way: rings of spots around the anchor, nearest first, as
-                // far as the centre stays inside the grid (its inscribed circle, or a third of
-                // the side of a compact grid of its area).
-                var far = Math.max(item.radiusPx, item.sidePx / 3);
-                for (var r = 6; r <= far && offsets.length < 400; r += 6) {
-                    var n = Math.max(8, Math.round(2 * Math.PI * r / 10));
-                    for (var k = 0; k < n; k++) {
-                        offsets.push([r * Math.cos(2 * Math.PI * k / n), r * Math.sin(2 * Math.PI * k / n)]);
-                    }
-                }
-                for (var i = 0; i < offsets.length; i++) {
-                    var box = boxAt(item, offsets[i][0], offsets[i][1]);
-                    if (free(box, placed)) { placed.push(box); return offsets[i]; }
-                }
-                return null;
-            }
-            // Grids of the level shown whose label found no free spot are named in the
-            // legend's key instead ("未能标注"): no grid of the level goes unnamed.
-            function listMissing(missing) {
-                var key = document.querySelector(".gg-label-key");
-                if (!key) { return; }
-                var list = key.querySelector(".gg-label-key-list");
-                list.textContent = "";
-                // Every street/town, and communities/villages up to KEY_ROWS.
-                var majors = missing.filter(function (item) { return !item.minor; }).length;
-                var listed = missing.slice(0, Math.max(majors, KEY_ROWS));
-                listed.forEach(function (item) {
-                    var row = list.appendChild(document.createElement("div"));
-                    row.textContent = item.text.textContent;
-                });
-                if (missing.length > listed.length) {
-                    list.appendChild(document.createElement("div")).textContent =
-                        "等 " + missing.length + " 个（放大地图查看）";
-                }
-                key.classList.toggle("gg-label-key-empty", !missing.length);
-            }
-            function declutter() {
-                if (!map.hasLayer(group)) { listMissing([]); return; }
-                var zoom = map.getZoom(), size = map.getSize();
-                // Read every size and position first, write afterwards: one layout per pass.
-                var ranked = items.filter(function (item) {
-                    item.w = item.text.offsetWidth;
-                    item.h = item.text.offsetHeight;
-                    item.at = map.latLngToContainerPoint(item.latlng);
-                    item.halfDiagonal = Math.sqrt(item.w * item.w + item.h * item.h) / 2;
-                    item.radiusPx = item.radius / metresPerPixel(item.latlng.lat, zoom);
-                    item.sidePx = Math.sqrt(item.area) / metresPerPixel(item.latlng.lat, zoom);
-                    item.fits = item.w > 0 && item.radiusPx >= item.halfDiagonal;
-                    // A community/village too small for its label is of the level shown once
-                    // the grid is a few label heights across; before that it waits for a closer zoom.
-                    item.shownLevel = !item.minor || item.fits || item.radiusPx >= MINOR_RADIUS;
-                    item.tier = item.fits ? item.minor : 2 + item.minor;
-                    item.offset = null;
-                    item.inView = item.at.x > 0 && item.at.x < size.x && item.at.y > 0 && item.at.y < size.y;
-                    return item.w > 0 && item.shownLevel
-                        && item.at.x > -MARGIN && item.at.x < size.x + MARGIN
-                        && item.at.y > -MARGIN && item.at.y < size.y + MARGIN;
-                });
-                // Array.prototype.sort is stable: within a tier, larger grids stay first.
-                ranked.sort(function (a, b) { return a.tier - b.tier; });
-                var placed = obstacles();
-                ranked.forEach(function (item) { item.offset = place(item, placed); });
-                items.forEach(function (item) {
-                    var shown = item.offset !== null;
-                    item.text.classList.toggle("gg-label-hidden", !shown);
-                    item.text.style.marginLeft = shown && item.offset[0] ? item.offset[0] + "px" : "";
-                    item.text.style.marginTop = shown && item.offset[1] ? item.offset[1] + "px" : "";
-                });
-                // A community/village is missed only once its grid is large on screen: at city
-                // zoom hundreds of villages wait for closer zooms and would bury the key.
-                listMissing(ranked.filter(function (item) {
-                    return item.offset === null && item.inView && (!item.minor || item.radiusPx >= 2 * MINOR_RADIUS);
-                }).sort(function (a, b) { return a.minor - b.minor; }));  // streets/towns first
-            }
-            var pending = false;
-            function schedule() {
-                if (pending) { return; }
-                pending = true;
-                L.Util.requestAnimFrame(function () { pending = false; declutter(); });
-            }
-            map.on("zoomend moveend resize", schedule);
-            group.on("add remove", schedule);
-            // Clusters come and go after the employers arrive and after every zoom
-            // animation: place the labels again whenever the marker pane changes.
-            if (window.MutationObserver) {
-                var panes = [map.getPane("markerPane"), map.getPane("gg-employers")];
-                var watch = new MutationObserver(schedule);
-                panes.forEach(function (pane) { if (pane) { watch.observe(pane, {childList: true, subtree: true}); } });
-            }
-            if (document.fonts && document.fonts.ready) { document.fonts.ready.then(schedule); }
-        })({{ this._parent.get_name() }}, {{ this.get_name() }}, {{ this.labels_json }});
+        gisgridMap.gridLabels({{ this._parent.get_name() }}, {{ this.get_name() }}, {{ this.labels_json }});
         {% endmacro %}
         """
     )
@@ -911,92 +689,16 @@ def _label_rows(gdf: gpd.GeoDataFrame, *, minor: bool) -> list[list]:
     ]
 
 
-# One employer's popup, for the clustered layer and the vector tiles alike: the summary
-# and a link to the employer's own page (一企一档), by credit code, or by id without one.
-# Expects ``pageUrl`` (the page URL with ``{key}``, or null) in the enclosing function.
-_EMPLOYER_POPUP_JS = """
-            function esc(value) {
-                return String(value == null ? "" : value).replace(/[&<>"']/g, function (c) {
-                    return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
-                });
-            }
-            function pageLink(p) {
-                var key = p.credit_code || (p.id != null ? String(p.id) : "");
-                if (!pageUrl || !key) { return ""; }
-                return '<div class="gg-popup-link"><a href="' + esc(pageUrl.replace("{key}", encodeURIComponent(key)))
-                    + '">查看一企一档 ›</a></div>';
-            }
-            function employerPopup(p, risk) {
-                return '<table class="gg-popup">'
-                    + '<tr><th>单位名称</th><td>' + esc(p.name) + '</td></tr>'
-                    + '<tr><th>统一社会信用代码</th><td>' + esc(p.credit_code) + '</td></tr>'
-                    + '<tr><th>网格</th><td>' + esc(p.grid_code) + ' ' + esc(p.grid_name) + '</td></tr>'
-                    + '<tr><th>风险等级</th><td><span class="gg-swatch ' + risk.cls + '"></span>'
-                    + esc(risk.label) + '</td></tr></table>' + pageLink(p);
-            }
-"""
-
-
 class _EmployerLoader(folium.MacroElement):
     """Fetch employers as GeoJSON in the browser and add them to the cluster layer."""
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        (function (map, cluster, url, levels, pageUrl) {
-            function levelOf(p) {
-                var key = p.risk_level == null ? "" : String(p.risk_level);
-                return levels.hasOwnProperty(key) && key !== "unrated" ? Number(key) : -1;
-            }
-            __EMPLOYER_POPUP__
-            function popupHtml(p) {
-                var level = levelOf(p);
-                return employerPopup(p, levels[level < 0 ? "unrated" : String(level)]);
-            }
-            function notify(text) {
-                var box = L.control({position: "topright"});
-                box.onAdd = function () {
-                    var div = L.DomUtil.create("div", "gg-notice");
-                    div.textContent = text;
-                    return div;
-                };
-                box.addTo(map);
-            }
-            cluster.on("click", function (e) {
-                L.popup({maxWidth: 360}).setLatLng(e.layer.getLatLng())
-                    .setContent(popupHtml(e.layer.feature.properties || {})).openOn(map);
-            });
-            fetch(url, {credentials: "same-origin",
-                        headers: {"Accept": "application/geo+json, application/json"}})
-                .then(function (response) {
-                    if (!response.ok) { throw new Error("HTTP " + response.status); }
-                    return response.json();
-                })
-                .then(function (collection) {
-                    var markers = [];
-                    (collection.features || []).forEach(function (feature) {
-                        var g = feature.geometry;
-                        if (!g || g.type !== "Point" || !g.coordinates) { return; }
-                        var p = feature.properties || {};
-                        var level = levelOf(p);
-                        var marker = L.circleMarker([g.coordinates[1], g.coordinates[0]], {
-                            radius: 5, color: "#ffffff", weight: 1.5, fillOpacity: 0.95,
-                            fillColor: levels[level < 0 ? "unrated" : String(level)].colour,
-                            riskLevel: level, pane: "gg-employers"
-                        });
-                        marker.feature = feature;
-                        markers.push(marker);
-                    });
-                    cluster.addLayers(markers);
-                })
-                .catch(function (error) {
-                    console.error("gisgrid: employers", url, error);
-                    notify("用人单位数据加载失败，请刷新页面重试。");
-                });
-        })({{ this.map.get_name() }}, {{ this.cluster.get_name() }}, {{ this.url_json }},
-           {{ this.levels_json }}, {{ this.page_url_json }});
+        gisgridMap.employerLoader({{ this.map.get_name() }}, {{ this.cluster.get_name() }}, {{ this.url_json }},
+                                  {{ this.levels_json }}, {{ this.page_url_json }});
         {% endmacro %}
-        """.replace("__EMPLOYER_POPUP__", _EMPLOYER_POPUP_JS)
+        """
     )
 
     def __init__(self, cluster: folium.plugins.MarkerCluster, url: str, page_url: str | None = None):
@@ -1007,27 +709,6 @@ class _EmployerLoader(folium.MacroElement):
         self.url_json = _js_json(url)
         self.levels_json = _risk_levels_json()
         self.page_url_json = _js_json(page_url)
-
-
-# Leaflet.VectorGrid 1.3.0 calls L.DomEvent.fakeStop on click, which Leaflet 1.8 removed:
-# without this shim every click on a tile feature throws.  Same body as Leaflet 1.7's.
-# And Leaflet 1.9 places the event at the clicked layer's getLatLng(), which VectorGrid's
-# points leave undefined (a TypeError): lend them the click position for that one event.
-_FAKESTOP_SHIM = """
-if (!L.DomEvent.fakeStop) { L.DomEvent.fakeStop = function (e) { e._stopped = true; }; }
-if (L.Canvas.Tile && !L.Canvas.Tile.prototype._ggPatched) {
-    L.Canvas.Tile.prototype._ggPatched = true;
-    var ggClick = L.Canvas.Tile.prototype._onClick;
-    L.Canvas.Tile.prototype._onClick = function (e) {
-        var at = this._map.mouseEventToLatLng(e), lent = [];
-        for (var id in this._layers) {
-            if (!this._layers[id]._latlng) { this._layers[id]._latlng = at; lent.push(this._layers[id]); }
-        }
-        try { return ggClick.call(this, e); }
-        finally { lent.forEach(function (layer) { delete layer._latlng; }); }
-    };
-}
-"""
 
 
 class _EmployerTiles(JSCSSMixin, folium.map.Layer):
@@ -1048,65 +729,10 @@ class _EmployerTiles(JSCSSMixin, folium.map.Layer):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        (function (map, url, levels, pageUrl) {
-            __SHIM__
-            __EMPLOYER_POPUP__
-            function risk(level) {
-                var key = level == null ? "unrated" : String(level);
-                return levels[key] || levels.unrated;
-            }
-            function cellLevel(p) {
-                var order = [[3, p.r3], [2, p.r2], [1, p.r1], [0, p.r0]];
-                for (var i = 0; i < order.length; i++) {
-                    if (order[i][1] && order[i][1] * 5 >= p.count) { return order[i][0]; }
-                }
-                return p.unrated * 2 >= p.count ? null : 0;
-            }
-            function style(p, zoom) {
-                if (p.count == null) {
-                    // Raw points: small while a street holds thousands of them, so the grid
-                    // boundaries and labels stay readable; full size from zoom 16 on.
-                    var r = zoom >= 16 ? 5 : zoom >= 15 ? 4 : 3;
-                    return {radius: r, fill: true, fillOpacity: 0.9, fillColor: risk(p.risk_level).colour,
-                            color: "#ffffff", weight: r > 3 ? 1.5 : 0.8};
-                }
-                var r = Math.min(10, 3 + 2.2 * Math.log(p.count) / Math.LN10);
-                return {radius: r, fill: true, fillOpacity: 0.85, fillColor: risk(cellLevel(p)).colour,
-                        color: "#ffffff", weight: 1};
-            }
-            function popupHtml(p) {
-                if (p.count != null) {
-                    var rows = [[3, p.r3], [2, p.r2], [1, p.r1], [0, p.r0], [null, p.unrated]];
-                    return '<table class="gg-popup"><tr><th>用人单位</th><td>' + p.count + ' 家</td></tr>'
-                        + rows.filter(function (r) { return r[1]; }).map(function (r) {
-                            var k = risk(r[0]);
-                            return '<tr><th><span class="gg-swatch ' + k.cls + '"></span>'
-                                + esc(k.label) + '</th><td>' + r[1] + '</td></tr>';
-                        }).join("") + '</table><div class="gg-legend-note gg-legend-note-wide">放大到 13 级以上查看各单位</div>';
-                }
-                return employerPopup(p, risk(p.risk_level));
-            }
-            var layer = L.vectorGrid.protobuf(url, {
-                rendererFactory: L.canvas.tile,
-                interactive: true,
-                pane: "gg-employers",
-                maxNativeZoom: 18,
-                vectorTileLayerStyles: {employers: function (p, zoom) { return style(p, zoom); }},
-                attribution: ""
-            });
-            layer.on("click", function (e) {
-                // VectorGrid's canvas tiles fire clicks without a latlng.
-                var at = e.latlng || map.mouseEventToLatLng(e.originalEvent);
-                L.popup({maxWidth: 360}).setLatLng(at)
-                    .setContent(popupHtml(e.layer.properties || {})).openOn(map);
-            });
-            {%- if this.show %}
-            layer.addTo(map);
-            {%- endif %}
-            window.{{ this.get_name() }} = layer;
-        })({{ this._parent.get_name() }}, {{ this.url_json }}, {{ this.levels_json }}, {{ this.page_url_json }});
+        var {{ this.get_name() }} = gisgridMap.employerTiles({{ this._parent.get_name() }}, {{ this.url_json }},
+            {{ this.levels_json }}, {{ this.page_url_json }}, {{ "true" if this.show else "false" }});
         {% endmacro %}
-        """.replace("__SHIM__", _FAKESTOP_SHIM).replace("__EMPLOYER_POPUP__", _EMPLOYER_POPUP_JS)
+        """
     )
 
     def __init__(self, url: str, *, show: bool = True, page_url: str | None = None):
@@ -1149,58 +775,7 @@ class _ProblemLayer(folium.map.Layer):
         """
         {% macro script(this, kwargs) %}
         var {{ this.get_name() }} = L.featureGroup();
-        (function (map, group, url, titles) {
-            var COLOURS = {error: "#d50000", warning: "#ff6d00"};
-            function note(text, level) {
-                var row = document.querySelector(".gg-problems-note");
-                if (!row) { return; }
-                row.textContent = text;
-                row.className = "gg-problems-note gg-problems-" + level;
-            }
-            function colourOf(f) { return COLOURS[(f.properties || {}).severity] || COLOURS.error; }
-            var layer = L.geoJSON(null, {
-                pane: "gg-problems",
-                style: function (f) {
-                    return {color: colourOf(f), weight: 2.5, opacity: 1, fillColor: colourOf(f),
-                            fillOpacity: 0.45, dashArray: "6 3"};
-                },
-                pointToLayer: function (f, latlng) {
-                    return L.circleMarker(latlng, {pane: "gg-problems", radius: 9, color: colourOf(f),
-                                                   weight: 3, fillColor: "#ffffff", fillOpacity: 0.9});
-                },
-                onEachFeature: function (f, l) {
-                    var p = f.properties || {};
-                    var box = document.createElement("div");
-                    box.className = "gg-problem-tip";
-                    var head = document.createElement("b");
-                    head.textContent = (p.severity === "warning" ? "警告" : "错误") + "："
-                        + (p.codes || []).join("、");
-                    var body = document.createElement("div");
-                    // The report's own message is English (the CLI's); the page says it in Chinese.
-                    body.textContent = (titles[p.kind] || "边界问题")
-                        + (p.area_m2 != null ? "，面积约 " + Math.round(p.area_m2) + " 平方米" : "");
-                    box.appendChild(head);
-                    box.appendChild(body);
-                    l.bindTooltip(box, {sticky: true});
-                }
-            }).addTo(group);
-            fetch(url, {credentials: "same-origin", headers: {"Accept": "application/geo+json"}})
-                .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); })
-                .then(function (collection) {
-                    var features = (collection.features || []).filter(function (f) { return f.geometry; });
-                    layer.addData(features);
-                    var errors = features.filter(function (f) { return f.properties.severity !== "warning"; });
-                    if (!features.length) { note("边界检查：未发现问题", "ok"); }
-                    else {
-                        note("边界问题 " + features.length + " 处（错误 " + errors.length + "，警告 "
-                             + (features.length - errors.length) + "）", errors.length ? "error" : "warning");
-                    }
-                })
-                .catch(function (error) {
-                    console.error("gisgrid: boundary problems", url, error);
-                    note("边界检查结果加载失败", "error");
-                });
-        })({{ this._parent.get_name() }}, {{ this.get_name() }}, {{ this.url_json }}, {{ this.titles_json }});
+        gisgridMap.problemLayer({{ this._parent.get_name() }}, {{ this.get_name() }}, {{ this.url_json }}, {{ this.titles_json }});
         {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
         {% endmacro %}
         """
@@ -1219,15 +794,7 @@ class _Highlight(folium.MacroElement):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        (function (map, at, label) {
-            map.createPane("gg-highlight").style.zIndex = 640;
-            L.circleMarker(at, {pane: "gg-highlight", radius: 11, color: "#0d47a1", weight: 4,
-                                fillColor: "#ffffff", fillOpacity: 0.35, interactive: false}).addTo(map);
-            L.circleMarker(at, {pane: "gg-highlight", radius: 3, color: "#0d47a1", weight: 1,
-                                fillColor: "#0d47a1", fillOpacity: 1}).addTo(map)
-                .bindTooltip(label, {permanent: true, direction: "right", offset: [12, 0],
-                                     className: "gg-highlight-label"});
-        })({{ this._parent.get_name() }}, {{ this.at_json }}, {{ this.label_json }});
+        gisgridMap.highlight({{ this._parent.get_name() }}, {{ this.at_json }}, {{ this.label_json }});
         {% endmacro %}
         """
     )
@@ -1236,8 +803,8 @@ class _Highlight(folium.MacroElement):
         super().__init__()
         self._name = "Highlight"
         self.at_json = _js_json([round(float(lat), 7), round(float(lon), 7)])
-        # bindTooltip with a string inserts HTML: escape it.
-        self.label_json = _js_json(html.escape(label))
+        # Shown as text (place.js puts it in a text node), never as HTML.
+        self.label_json = _js_json(label)
 
 
 class _PlaceControl(folium.MacroElement):
@@ -1250,63 +817,7 @@ class _PlaceControl(folium.MacroElement):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        (function (map, url) {
-            var active = false, marker = null;
-            var control = L.control({position: "topleft"});
-            control.onAdd = function () {
-                var box = L.DomUtil.create("div", "gg-place leaflet-bar");
-                var button = L.DomUtil.create("button", "gg-place-button", box);
-                button.type = "button";
-                button.textContent = "在地图上标注位置";
-                L.DomEvent.disableClickPropagation(box);
-                button.addEventListener("click", function () {
-                    active = !active;
-                    button.classList.toggle("gg-place-active", active);
-                    button.textContent = active ? "请在地图上点击单位位置（再点此取消）" : "在地图上标注位置";
-                    map.getContainer().style.cursor = active ? "crosshair" : "";
-                });
-                return box;
-            };
-            control.addTo(map);
-            function form(latlng) {
-                var box = document.createElement("div");
-                box.className = "gg-place-form";
-                var where = document.createElement("div");
-                where.textContent = "经度 " + latlng.lng.toFixed(6) + "，纬度 " + latlng.lat.toFixed(6) + "（CGCS2000）";
-                var label = document.createElement("div");
-                label.textContent = "标注人：当前登录账号（记入审计日志）";
-                var ok = document.createElement("button");
-                ok.type = "button"; ok.textContent = "确认标注";
-                var message = document.createElement("div");
-                message.className = "gg-place-message";
-                ok.addEventListener("click", function () {
-                    var token = document.querySelector('meta[name="csrf-token"]');
-                    ok.disabled = true;
-                    message.textContent = "正在保存…";
-                    fetch(url, {method: "POST", credentials: "same-origin",
-                                headers: {"Content-Type": "application/json", "Accept": "application/json",
-                                          "X-CSRFToken": token ? token.content : ""},
-                                body: JSON.stringify({lon: latlng.lng, lat: latlng.lat, crs: "CGCS2000"})})
-                        .then(function (r) {
-                            return r.json().then(function (body) {
-                                if (!r.ok) { throw new Error(body.message || ("服务器返回错误 " + r.status)); }
-                                return body;
-                            }, function () { throw new Error("服务器返回错误 " + r.status); });
-                        }, function () { throw new Error("网络连接失败，请稍后重试"); })
-                        .then(function () { message.textContent = "已保存，正在刷新…"; window.location.reload(); })
-                        .catch(function (error) { ok.disabled = false; message.textContent = "保存失败：" + error.message; });
-                });
-                box.appendChild(where); box.appendChild(label); box.appendChild(ok); box.appendChild(message);
-                return box;
-            }
-            map.on("click", function (e) {
-                if (!active) { return; }
-                if (marker) { map.removeLayer(marker); }
-                marker = L.circleMarker(e.latlng, {radius: 8, color: "#c62828", weight: 3, fillColor: "#fff",
-                                                   fillOpacity: 0.6}).addTo(map);
-                L.popup({maxWidth: 320, closeOnClick: false}).setLatLng(e.latlng).setContent(form(e.latlng)).openOn(map);
-            });
-        })({{ this._parent.get_name() }}, {{ this.url_json }});
+        gisgridMap.placeControl({{ this._parent.get_name() }}, {{ this.url_json }});
         {% endmacro %}
         """
     )
@@ -1389,73 +900,7 @@ class _MapChrome(folium.MacroElement):
         {%- endif %}
         {% endmacro %}
         {% macro script(this, kwargs) %}
-        (function (map, prefix) {
-            // The legend folds to its title (remembered in localStorage), and folds by itself
-            // while a popup is open, its corner then drawn below the map: it never covers a popup.
-            function legendToggle(legend) {
-                if (!legend) { return; }
-                var KEY = "gisgrid.legend.collapsed", button = legend.querySelector(".gg-legend-toggle");
-                var corner = legend.parentNode, byPopup = false;
-                function stored() { try { return localStorage.getItem(KEY) === "1"; } catch (e) { return false; } }
-                function show(collapsed) {
-                    legend.classList.toggle("gg-legend-collapsed", collapsed);
-                    button.textContent = collapsed ? "展开" : "收起";
-                    button.title = collapsed ? "展开图例" : "收起图例";
-                    button.setAttribute("aria-expanded", collapsed ? "false" : "true");
-                }
-                button.addEventListener("click", function () {
-                    var collapsed = !legend.classList.contains("gg-legend-collapsed");
-                    byPopup = false;
-                    try { localStorage.setItem(KEY, collapsed ? "1" : "0"); } catch (e) { /* private mode */ }
-                    show(collapsed);
-                });
-                map.on("popupopen", function () {
-                    byPopup = !legend.classList.contains("gg-legend-collapsed");
-                    show(true);
-                    if (corner) { corner.classList.add("gg-under-popup"); }
-                });
-                map.on("popupclose", function () {
-                    if (corner) { corner.classList.remove("gg-under-popup"); }
-                    if (byPopup) { byPopup = false; show(stored()); }
-                });
-                show(stored());
-                // The legend sits bottom-left and grows upwards: on a short map (a page with a
-                // table under it) it must stop below the title and the zoom buttons, and scroll.
-                var body = legend.querySelector(".gg-legend-body"), title = document.getElementById(prefix + "_title");
-                function fit() {
-                    var top = title ? title.getBoundingClientRect().bottom - map.getContainer().getBoundingClientRect().top : 90;
-                    if (body) { body.style.maxHeight = Math.max(60, map.getSize().y - top - 70) + "px"; }
-                }
-                map.on("resize", fit);
-                fit();
-            }
-            function place(id, position) {
-                var element = document.getElementById(id);
-                if (!element) { return; }
-                var control = L.control({position: position});
-                control.onAdd = function () {
-                    L.DomEvent.disableClickPropagation(element);
-                    L.DomEvent.disableScrollPropagation(element);
-                    return element;
-                };
-                control.addTo(map);
-            }
-            place(prefix + "_title", "topleft");
-            place(prefix + "_legend", "bottomleft");
-            legendToggle(document.getElementById(prefix + "_legend"));
-            place(prefix + "_selector", "topright");
-            var form = document.getElementById(prefix + "_selector");
-            if (form) {
-                // Reload on choice; the button stays for keyboards and scripts off.
-                Array.prototype.forEach.call(form.querySelectorAll("select"), function (select) {
-                    select.addEventListener("change", function () { form.submit(); });
-                });
-            }
-            L.control.scale({imperial: false, position: "bottomright"}).addTo(map);
-            // Leaflet's default prefix is a link to its website, with a flag: plain text on
-            // an intranet page, where nothing may point off the server.
-            if (map.attributionControl) { map.attributionControl.setPrefix("Leaflet"); }
-        })({{ this._parent.get_name() }}, "{{ this.get_name() }}");
+        gisgridMap.chrome({{ this._parent.get_name() }}, "{{ this.get_name() }}");
         {% endmacro %}
         """
     )
@@ -1497,98 +942,31 @@ def _ring_key_gradient() -> str:
 
 
 def _chrome_css(plain_background: bool) -> str:
+    """The map styles that come from data; the rest is static/map.css."""
     background = ".leaflet-container { background: #eef0f1; }" if plain_background else ""
     return (
-        f".leaflet-container {{ font-family: {_FONT_STACK}; }}"
-        f"{background}"
+        background
         # Colours as classes: the app's Content-Security-Policy allows no style attributes.
         + "".join(f".gg-risk-{level} {{ background: {colour}; }}" for level, (_, colour) in RISK_LEVELS.items())
         + f".gg-risk-unrated {{ background: {_UNRATED[1]}; }}"
         + f".gg-donut.gg-donut-key {{ background: {_ring_key_gradient()}; }}"
-        # leaflet.css keeps will-change: transform on every SVG renderer all the time, and
-        # Chromium then keeps the raster scale of the last zoom animation: after a jump of
-        # four levels the vectors are rasterised 16-fold and, out of tile memory, drawn only
-        # in part.  Promote the SVGs only while a zoom animation runs (see _InitialView).
-        ".leaflet-container svg.leaflet-zoom-animated { will-change: auto; }"
-        ".leaflet-container .leaflet-zoom-anim svg.leaflet-zoom-animated"
-        " { will-change: transform; }"
-        ".gg-label { width: 0; height: 0; }"
-        # min-content + keep-all: break only at the space, so "code name" stands as two
-        # centred lines (code above name) and neighbouring labels do not run together.
-        ".gg-label-text { transform: translate(-50%, -50%); width: min-content;"
-        " word-break: keep-all; text-align: center;"
-        " font-size: 13px; font-weight: 700; color: #1b1b1b; line-height: 1.25;"
-        " text-shadow: 0 0 2px #fff, 0 0 2px #fff, 0 0 3px #fff, 0 0 4px #fff,"
-        " 1px 1px 1px #fff, -1px -1px 1px #fff; }"
-        ".gg-label-minor { font-size: 12px; font-weight: 500; color: #37474f; }"
-        ".gg-label-hidden { visibility: hidden; }"
-        ".gg-cluster { background: none; }"
-        ".gg-donut { display: block; position: relative; width: 100%; height: 100%;"
-        " border-radius: 50%; box-shadow: 0 0 0 1.5px #fff, 0 1px 4px rgba(0,0,0,.45); }"
-        ".gg-donut span { position: absolute; border-radius: 50%; background: #fff;"
-        " display: flex; align-items: center; justify-content: center;"
-        " color: #263238; font-weight: 700; line-height: 1; }"
-        ".gg-title { background: rgba(255,255,255,.92); padding: 6px 12px; border-radius: 4px;"
-        " font-size: 16px; font-weight: 700; box-shadow: 0 1px 4px rgba(0,0,0,.3); }"
-        ".gg-legend { background: rgba(255,255,255,.94); padding: 8px 12px; border-radius: 4px;"
-        " font-size: 13px; line-height: 1.7; box-shadow: 0 1px 4px rgba(0,0,0,.3); }"
-        ".gg-legend-head { font-weight: 700; font-size: 14px; display: flex; align-items: center; gap: 12px; }"
-        ".gg-legend-toggle { margin-left: auto; font: inherit; font-size: 12px; font-weight: 400;"
-        " padding: 0 8px; border: 1px solid #b0bec5; border-radius: 3px; background: #fff; cursor: pointer; }"
-        ".gg-legend-collapsed .gg-legend-body { display: none; }"
-        ".gg-legend-body { max-height: 60vh; overflow-y: auto; }"
-        ".gg-label-key-empty { display: none; }"
-        ".gg-label-key-list { font-size: 12px; line-height: 1.4; max-width: 230px; color: #263238; }"
-        # While a popup is open the legend's corner goes below the map panes (z-index 400).
-        ".leaflet-bottom.leaflet-left.gg-under-popup { z-index: 390; }"
-        # Leaflet makes clicked SVG shapes focusable; Chromium then draws its focus
-        # rectangle around the whole shape after a click.
-        ".leaflet-container .leaflet-interactive:focus { outline: none; }"
-        ".gg-legend-sub { color: #555; margin-top: 2px; }"
-        ".gg-legend-row { display: flex; align-items: center; }"
-        ".gg-dot { display: inline-block; width: 12px; height: 12px; border-radius: 50%;"
-        " border: 2px solid #fff; box-shadow: 0 0 0 1px #999; margin-right: 8px; }"
-        ".gg-fill { display: inline-block; width: 28px; height: 14px; margin-right: 8px;"
-        f" border: 1.5px solid {_OUTLINE_COLOUR};"
-        " background: linear-gradient(90deg, #8dd3c7 0 33%, #ffffb3 33% 66%, #bebada 66%); }"
-        ".gg-line { display: inline-block; width: 28px; margin-right: 8px;"
-        " border-top: 1.5px dashed #546e7a; }"
-        ".gg-donut.gg-donut-key { display: inline-block; width: 18px; height: 18px;"
-        " margin-right: 8px; flex: none; }"
-        ".gg-donut.gg-donut-key span { inset: 4px; }"
-        ".gg-legend-note { color: #555; font-size: 12px; padding-left: 26px; line-height: 1.3; }"
-        ".gg-legend-note-wide { padding-left: 0; max-width: 230px; }"
-        ".gg-popup th { text-align: left; padding-right: 10px; color: #555;"
-        " font-weight: 400; white-space: nowrap; vertical-align: top; }"
-        ".gg-swatch { display: inline-block; width: 10px; height: 10px; border-radius: 50%;"
-        " margin-right: 6px; }"
-        ".gg-box { display: inline-block; width: 22px; height: 14px; margin-right: 8px;"
-        " border: 1px solid #78909c; flex: none; }"
-        ".gg-legend-count { margin-left: auto; padding-left: 12px; color: #555; font-size: 12px; }"
-        ".gg-line.gg-line-strong { border-top: 2.6px solid #263238; }"
-        f".gg-line.gg-line-short {{ border-top: 3px dashed {_SHORT_COLOUR}; }}"
-        ".gg-problem-key { display: inline-block; width: 14px; height: 14px; border-radius: 50%;"
-        " border: 3px solid #d50000; background: #fff; margin-right: 8px; flex: none; }"
-        ".gg-problems-note { font-size: 12px; }"
-        ".gg-problems-error { color: #b71c1c; font-weight: 700; }"
-        ".gg-problems-warning { color: #e65100; font-weight: 700; }"
-        ".gg-problems-ok { color: #2e7d32; }"
-        ".gg-problem-tip { max-width: 320px; white-space: normal; }"
-        ".gg-selector { background: rgba(255,255,255,.94); padding: 6px 10px; border-radius: 4px;"
-        " box-shadow: 0 1px 4px rgba(0,0,0,.3); font-size: 13px; display: flex; gap: 10px;"
-        " align-items: center; flex-wrap: wrap; max-width: 520px; }"
-        ".gg-selector label { display: flex; align-items: center; gap: 4px; }"
-        ".gg-selector select, .gg-selector button { font: inherit; padding: 2px 4px; }"
-        ".gg-popup-link { margin-top: 6px; text-align: right; }"
-        ".gg-popup-link a { color: #1565c0; font-weight: 700; text-decoration: none; }"
-        ".gg-place-button { font: inherit; font-size: 13px; padding: 5px 10px; border: 0;"
-        " background: #fff; cursor: pointer; }"
-        ".gg-place-button.gg-place-active { background: #fff3e0; color: #b71c1c; font-weight: 700; }"
-        ".gg-place-form { font-size: 13px; line-height: 1.8; }"
-        ".gg-place-form input { font: inherit; width: 9em; }"
-        ".gg-place-form button { font: inherit; margin-top: 4px; }"
-        ".gg-place-message { color: #b71c1c; }"
-        ".gg-highlight-label { font-weight: 700; color: #0d47a1; font-size: 13px; }"
-        ".gg-notice { background: #fff3e0; color: #b71c1c; padding: 6px 10px;"
-        " border-radius: 4px; box-shadow: 0 1px 4px rgba(0,0,0,.3); }"
     )
+
+
+#: The map's own scripts and style sheet under the app's static folder, in load order.
+MAP_SCRIPTS = ("view", "labels", "employers", "problems", "place", "chrome")
+MAP_STYLESHEET = "map.css"
+
+
+class _MapScripts(JSCSSMixin, folium.MacroElement):
+    """Links the page to gisgrid's map scripts (``static/js/map/*.js``) and ``static/map.css``.
+
+    The elements below only call them with data (``gisgridMap.gridLabels(map, group, rows)``):
+    the map code is JavaScript in files of its own, read, checked and cached as such.
+    """
+
+    def __init__(self, static_root: str):
+        super().__init__()
+        self._name = "MapScripts"
+        self.default_js = [(f"gisgrid-map-{name}", f"{static_root}/js/map/{name}.js") for name in MAP_SCRIPTS]
+        self.default_css = [("gisgrid-map-css", f"{static_root}/{MAP_STYLESHEET}")]

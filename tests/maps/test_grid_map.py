@@ -19,6 +19,9 @@ from shapely.geometry import Point, Polygon, box
 from gisgrid.analysis.risk import RISK_LEVELS
 from gisgrid.maps import build_grid_map, find_external_links
 from gisgrid.maps.assets import VENDOR_DIR, vendored_path
+from gisgrid.maps.grid_map import MAP_SCRIPTS, MAP_STYLESHEET
+
+STATIC_DIR = VENDOR_DIR.parent
 
 X0, Y0, D = 113.70, 34.36, 0.01  # 3×3 squares of 0.01° (~1 km) from (113.70 E, 34.36 N)
 NAMES = ["人民路街道", "解放路街道", "新华街道", "东风镇", "城关镇", "金水乡",
@@ -50,20 +53,28 @@ def units(areas) -> gpd.GeoDataFrame:
                             geometry=[r[2] for r in rows], crs="EPSG:4490")
 
 
+def map_js(name: str) -> str:
+    """One of gisgrid's map scripts, static/js/map/<name>.js."""
+    return (STATIC_DIR / "js" / "map" / f"{name}.js").read_text(encoding="utf-8")
+
+
+MAP_CSS = (STATIC_DIR / MAP_STYLESHEET).read_text(encoding="utf-8")
+
+
 def render(areas, units=None, employers_url="/api/employers.geojson", **kwargs) -> str:
     return build_grid_map(areas, units, employers_url=employers_url, **kwargs).get_root().render()
 
 
 def initial_bounds(html: str):
     """The bounds _InitialView fits the first view to (None: no fit)."""
-    found = re.search(r"\}\)\((map_\w+), (\[\[.*?\]\]|null), \[24,24\]\);", html, re.S)
+    found = re.search(r"gisgridMap\.initialView\((map_\w+), (\[\[.*?\]\]|null), \[24,24\]\);", html, re.S)
     assert found, "no initial view in the page"
     return json.loads(found.group(2))
 
 
 def label_rows(html: str) -> list[list]:
     """The label array passed to _GridLabels: [lat, lon, text, area m², radius m, minor]."""
-    found = re.search(r"\}\)\(map_\w+, feature_group_\w+, (\[\[.*?\]\])\);", html, re.S)
+    found = re.search(r"gisgridMap\.gridLabels\(map_\w+, feature_group_\w+, (\[.*?\])\);", html, re.S)
     assert found, "no label data in the page"
     return json.loads(found.group(1))
 
@@ -98,6 +109,10 @@ def test_no_external_asset_and_every_local_asset_exists(areas, units):
         path = vendored_path(url)
         assert path is not None and path.is_file(), url
         assert VENDOR_DIR in path.resolve().parents
+    # gisgrid's own map scripts and style sheet, from the app's static folder.
+    own = re.findall(r"""(?:src|href)=["']?/static/((?:js/map/[^"'\s>]+)|map\.css)""", html)
+    assert own == [f"js/map/{name}.js" for name in MAP_SCRIPTS] + [MAP_STYLESHEET]
+    assert all((STATIC_DIR / path).is_file() for path in own)
 
 
 def test_no_basemap_means_no_tile_layer_but_a_zoom_range(areas):
@@ -161,13 +176,14 @@ def test_employers_are_fetched_not_inlined(areas):
     small, large = render(areas, employers_url=short), render(areas, employers_url=long)
     assert len(large) - len(small) == len(long) - len(short)
     assert large.count(json.dumps(long)) == 1
-    assert "fetch(url" in large and "L.markerClusterGroup" in large
-    assert "iconCreateFunction" in large and "getAllChildMarkers" in large
+    assert "gisgridMap.employerLoader(" in large and "L.markerClusterGroup" in large
+    assert re.search(r"iconCreateFunction\s*=\s*gisgridMap\.clusterIcon\(", large)
+    assert "fetch(url" in map_js("employers") and "getAllChildMarkers" in map_js("employers")
 
 
 def test_no_employers_url_means_no_employer_layer(areas):
     html = render(areas, employers_url=None)
-    assert "L.markerClusterGroup" not in html and "fetch(" not in html
+    assert "L.markerClusterGroup" not in html and "gisgridMap.employer" not in html
     assert "markercluster" not in html
 
 
@@ -175,7 +191,7 @@ def test_labels_show_code_and_name(areas):
     html = render(areas)
     for code, name in zip(areas["code"], areas["name"]):
         assert f'"{code} {name}"' in html
-    assert '"Noto Sans CJK SC", "Microsoft YaHei", sans-serif' in html
+    assert '"Noto Sans CJK SC", "Microsoft YaHei", sans-serif' in MAP_CSS
 
 
 def test_labels_carry_area_and_room_for_decluttering(areas, units):
@@ -203,11 +219,11 @@ def test_labels_of_a_narrow_or_invalid_grid_never_count_as_fitting(areas):
 
 def test_cluster_icon_is_a_ring_of_risk_shares(areas):
     html = render(areas)
-    order = json.loads(re.search(r"var order = (\[.*?\]);", html).group(1))
+    order = json.loads(re.search(r"gisgridMap\.clusterIcon\((\[.*?\])\)", html).group(1))
     assert order == [[3, "高风险", "#c62828"], [2, "较高风险", "#ef6c00"],
                      [1, "一般风险", "#f9a825"], [0, "低风险", "#2e7d32"], [-1, "未评级", "#78909c"]]
-    assert "conic-gradient(" in html and "Math.log(total)" in html
-    icon = re.search(r"function \(cluster\) \{.*?\n\}", html, re.S).group(0)
+    icon = re.search(r"G\.clusterIcon = function \(order\) \{.*?\n  \};", map_js("employers"), re.S).group(0)
+    assert "conic-gradient(" in icon and "Math.log(total)" in icon
     assert "gg-risk-" not in icon  # no more colouring by the worst level
     assert "style=" not in icon    # built through the DOM: the CSP allows no style attributes
 
@@ -254,25 +270,28 @@ def test_first_view_is_fitted_before_any_layer_and_without_animation(areas, unit
     # renderers 16-fold and Chromium drew only part of them: fit first, never animate it.
     html = render(areas, units, focus=areas.iloc[[4]])
     script = html[html.index("L.map("):]
-    fit = script.index("map.fitBounds(bounds, {padding: padding, animate: false})")
+    fit = script.index("gisgridMap.initialView(")
     assert fit < script.index("L.geoJson(") and fit < script.index("L.featureGroup(")
-    assert script.count("fitBounds(") == 1
-    assert "new ResizeObserver(" in script and "invalidateSize(" in script
+    assert "fitBounds(" not in script
+    view = map_js("view")
+    assert view.count("map.fitBounds(bounds, {padding: padding, animate: false})") == 1
+    assert "new ResizeObserver(" in view and "invalidateSize(" in view
 
 
 def test_svg_renderers_are_promoted_only_while_zoom_animating(areas):
     # leaflet.css has `svg.leaflet-zoom-animated { will-change: transform }` for good;
     # Chromium then keeps the raster scale of the last zoom animation.
     html = render(areas)
-    assert ".leaflet-container svg.leaflet-zoom-animated { will-change: auto; }" in html
+    assert ".leaflet-container svg.leaflet-zoom-animated { will-change: auto; }" in MAP_CSS
     assert (".leaflet-container .leaflet-zoom-anim svg.leaflet-zoom-animated"
-            " { will-change: transform; }") in html
-    assert html.index('href="/static/vendor/leaflet/leaflet.css"') < html.index("will-change: auto")
+            " { will-change: transform; }") in MAP_CSS
+    assert html.index('href="/static/vendor/leaflet/leaflet.css"') < html.index(f'href="/static/{MAP_STYLESHEET}"')
 
 
 def test_attribution_prefix_is_plain_text(areas):
     html = render(areas)
-    assert 'map.attributionControl.setPrefix("Leaflet")' in html
+    assert "gisgridMap.chrome(" in html
+    assert 'map.attributionControl.setPrefix("Leaflet")' in map_js("chrome")
     assert "leafletjs.com" not in html
 
 
@@ -326,7 +345,7 @@ def test_bad_areas_are_refused(areas, change, message):
 @pytest.fixture
 def served(tmp_path):
     """A throwaway site laid out like the app: /static/vendor/…, /map.html, /employers."""
-    shutil.copytree(VENDOR_DIR, tmp_path / "static" / "vendor")
+    shutil.copytree(STATIC_DIR, tmp_path / "static")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
     handler.log_message = lambda *args: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -504,7 +523,7 @@ def test_builder_switches_to_vector_tiles_above_the_threshold(areas, count, tile
     assert ("leaflet.vectorgrid/Leaflet.VectorGrid.bundled.js" in page) is expect_tiles
     assert find_external_links(page) == []
     for src in re.findall(r'src="([^"]+)"', page):
-        assert vendored_path(src).is_file(), src
+        assert src.startswith("/static/") and (STATIC_DIR / src[len("/static/"):]).is_file(), src
 
 
 def test_tile_layer_page_size_does_not_depend_on_the_count(areas):

@@ -30,7 +30,7 @@ def test_employer_page_shows_record_grid_risk_and_map(client, demo_url):
                      "一企一档", "签订劳动合同"):
         assert expected in text, expected
     # Its map: the grid outlined, the employer marked and named.
-    assert "gg-highlight" in text and json.dumps(e["name"], ensure_ascii=False)[1:-1] in text
+    assert "gisgridMap.highlight(" in text and json.dumps(e["name"], ensure_ascii=False)[1:-1] in text
     assert "http://" not in text and "https://" not in text
 
 
@@ -50,7 +50,10 @@ def test_grid_page_and_popups_link_to_the_employer_page(client, demo_url):
     grid = client.get(f"/grids/{e['grid_code']}").get_data(as_text=True)
     assert f'href="/employers/{e["credit_code"]}"' in grid
     # The popup script builds the link from this template.
-    assert '"/employers/{key}"' in grid and "查看一企一档" in grid
+    assert '"/employers/{key}"' in grid
+    # … in static/js/map/employers.js, which words the link.
+    from gisgrid.maps.assets import VENDOR_DIR
+    assert "查看一企一档" in (VENDOR_DIR.parent / "js" / "map" / "employers.js").read_text(encoding="utf-8")
 
 
 def test_grid_page_flags_key_supervision_and_stale_surveys(client, demo_url):
