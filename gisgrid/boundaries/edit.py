@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from gisgrid.boundaries.codes import _next_serial, check_code
 from gisgrid.boundaries.generations import get_or_create_draft
+from gisgrid.boundaries.locks import refuse_locked
 from gisgrid.boundaries.neighbourhood import GridState, changed_ids, edit_scope, load_state, validate_touched
 from gisgrid.boundaries.problem_text import describe_zh
 from gisgrid.boundaries.repair import snap_slivers
@@ -340,11 +341,19 @@ def _begin(session: Session, generation: str, validation: str = "touched") -> tu
     return gen.id, {_signature(e) for e in report["errors"]}
 
 
-def _check(session: Session, generation: str, before) -> tuple[dict, set]:
-    """(the report after the edit, the error signatures it is compared with)."""
+def _check(session: Session, generation: str, before, what: str) -> tuple[dict, set]:
+    """(the report after the edit, the error signatures it is compared with).
+
+    Refuses the edit first when it changed a locked grid (:mod:`gisgrid.boundaries.locks`):
+    with the grids as they were, exactly those that changed (a community re-parented by a
+    split of its street too).
+    """
     if isinstance(before, GridState):
         after = load_state(session, before.generation_id)
-        changed, parents = edit_scope(before, after, changed_ids(before, after))
+        ids = changed_ids(before, after)
+        refuse_locked(session, generation, {state.rows[i]["code"] for state in (before, after)
+                                            for i in ids if i in state.rows}, what)
+        changed, parents = edit_scope(before, after, ids)
         report = validate_touched(after, changed, parents)
         if not report["errors"]:
             return report, set()  # nothing to compare: the common case costs one check
@@ -356,7 +365,10 @@ def _check(session: Session, generation: str, before) -> tuple[dict, set]:
 def _finish(session: Session, generation: str, before, actor: str, action: str, code: str,
             snapshot: dict, result: dict) -> dict:
     session.flush()
-    checked, before_errors = _check(session, generation, before)
+    # The grids the edit names (the whole check below also finds those it re-parented).
+    refuse_locked(session, generation, set(_codes_in(result)) | set(result.get("removed", [])) | {code},
+                  action.split(".")[1])
+    checked, before_errors = _check(session, generation, before, action.split(".")[1])
     report = public_report(checked)
     new = [e for e in report["errors"] if _signature(e) not in before_errors]
     if new:

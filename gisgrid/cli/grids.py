@@ -430,6 +430,33 @@ def grids_rename(ctx: Context, code: str, name: str, generation: str, expected_v
     return _edit(ctx, commit, lambda s: rename_grid(s, generation, code, name, version=expected_version))
 
 
+@grids.command("lock")
+@click.argument("codes", nargs=-1, required=True)
+@click.option("--generation", required=True, help="Draft generation.")
+@click.option("--unlock", is_flag=True, help="Unlock the grids instead.")
+@click.option("--reason", help="Why they must not change (kept with the lock).")
+@click.option("--commit", is_flag=True, help="Write the locks; without it nothing is written.")
+@json_option
+@click.pass_obj
+def grids_lock(ctx: Context, codes, generation: str, unlock: bool, reason: str | None, commit: bool):
+    """Lock grids of a draft: every edit that would change them is refused (from any browser too)."""
+    from gisgrid.boundaries.locks import set_locks
+    from gisgrid.employers.queries import current_actor
+    from gisgrid.db.engine import session_scope
+
+    with session_scope(ctx.engine, commit=commit) as session:
+        result = set_locks(session, generation, list(codes), locked=not unlock, actor=f"cli:{current_actor()}",
+                           reason=reason)
+    result["committed"] = commit
+    verb = ("unlocked" if unlock else "locked") if commit else \
+        f"would {'unlock' if unlock else 'lock'} (dry run; add --commit)"
+    lines = [f"{verb} {len(result['changed'])} grid(s) of {generation!r}: {', '.join(result['changed']) or '-'}"]
+    if result["unchanged"]:
+        lines.append(f"  already {'unlocked' if unlock else 'locked'}: {', '.join(result['unchanged'])}")
+    lines.append(f"  locked now: {', '.join(result['locks']) or 'none'}")
+    return result, "\n".join(lines)
+
+
 @grids.command("move-unit")
 @click.argument("unit")
 @click.option("--to", "to_code", required=True, help="The neighbouring grid that receives the unit.")

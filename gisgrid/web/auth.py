@@ -68,6 +68,8 @@ ACCESS: dict[str, str] = {
     "boundaries_api.merge": "grids.edit",
     "boundaries_api.move": "grids.edit",
     "boundaries_api.rename": "grids.edit",
+    "boundaries_api.set_grid_locks": "grids.edit",
+    "boundaries_api.locks": "grids.read",
     "boundaries_api.geometry": "grids.edit",
     "boundaries_api.draft": "grids.edit",
     "boundaries_api.publish": "grids.publish",

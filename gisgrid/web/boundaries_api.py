@@ -167,6 +167,30 @@ def validation_geojson(generation: str):
     return Response(body, mimetype="application/geo+json")
 
 
+@bp.get("/locks")
+def locks(generation: str):
+    """The draft's locked grids: ``{"locks": {code: {"by", "at", "reason"}}}``."""
+    from gisgrid.boundaries.locks import grid_locks
+
+    return {"generation": generation, "locks": grid_locks(get_session(), _generation(generation))}
+
+
+@bp.post("/locks")
+def set_grid_locks(generation: str):
+    """``{"codes": [...], "locked": true|false, "reason": "…"}``: lock or unlock grids of the draft.
+    A locked grid is refused by every edit, from any browser, the API or the CLI."""
+    from gisgrid.boundaries.locks import set_locks
+
+    generation, body = _generation(generation), _body()
+    codes = field_codes(body, "codes", "要锁定或解锁的网格")
+    locked = body.get("locked")
+    if not isinstance(locked, bool):
+        raise InputError(f"“locked”为 {shown(locked)}；应为 true（锁定）或 false（解锁）")
+    reason = field_text(body, "reason", "锁定原因", NAME_CHARS)
+    actor = _actor(body)
+    return _run(lambda s: set_locks(s, generation, codes or [], locked=locked, actor=actor, reason=reason))
+
+
 @bp.post("/grids/<code>/split")
 def split(generation: str, code: str):
     generation, code, body = _generation(generation), _code(code), _body()

@@ -51,6 +51,7 @@ def editor_page(generation: str):
         "editable": editable,
         "gridsUrl": url_for("plan.grids_data", generation=gen.name),
         "balanceUrl": url_for("boundaries_api.balance", generation=gen.name),
+        "checksUrl": url_for("boundaries_api.validation_geojson", generation=gen.name),
         "apiBase": url_for("boundaries_api.balance", generation=gen.name).rsplit("/", 1)[0],
         "draftsUrl": url_for("boundaries_api.draft", generation=gen.name),
         "planUrl": url_for("plan.editor_page", generation="__NAME__"),

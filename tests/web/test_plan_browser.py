@@ -397,3 +397,99 @@ def test_the_new_draft_button_opens_the_new_draft(browser, plan_live):  # noqa: 
     page.locator("#plan-message span.error", has_text="已存在").wait_for(timeout=30_000)
     assert json.loads(page.locator("#plan-config").text_content())["generation"] == "按钮新稿"
     page.close()
+
+
+@pytest.mark.browser
+def test_the_checks_panel_lists_what_a_draft_has_wrong_and_zooms_to_it(browser, plan_live):  # noqa: F811
+    """A draft whose community was shrunk (a gap in its street, as a bad import leaves): the editor's
+    边界检查 lists the gap with the community's code, draws it, and 定位 zooms to it."""
+    app, base = plan_live
+    with owner_engine(app).connect() as conn:
+        source = conn.execute(sa.text("SELECT name FROM generation WHERE status = 'active'")).scalar()
+    answer = app.test_client(user="planner", role="planner").post(
+        f"/api/generations/{source}/drafts", json={"name": "检查稿"})
+    assert answer.status_code == 201, answer.get_json()
+    with owner_engine(app).begin() as conn:
+        code = conn.execute(sa.text("""
+            UPDATE grid g SET geom = ST_Multi(ST_Buffer(g.geom, -0.0006))
+            FROM generation n WHERE n.id = g.generation_id AND n.name = '检查稿'
+              AND g.code = (SELECT min(u.code) FROM grid u WHERE u.generation_id = n.id AND u.level = 3)
+            RETURNING g.code""")).scalar()
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    outside, errors = [], []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(base) else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    log_in_page(page, app, base, "planner", "planner")
+    page.goto(f"{base}/plan/检查稿", wait_until="load")
+    summary = page.locator("#plan-checks .checks-summary")
+    summary.filter(has_text="错误").wait_for(timeout=60_000)
+    item = page.locator("#plan-checks li.check-error", has_text=code).first
+    assert "缝隙" in item.text_content() or "不属于任何下级网格" in item.text_content(), item.text_content()
+    drawn = page.evaluate("() => document.querySelectorAll('.leaflet-overlay-pane path').length")
+    zoom_before = page.evaluate("() => window.gisgridPlan.map.getZoom()")
+    item.locator("a.zoom-to").click()
+    page.wait_for_function(f"() => window.gisgridPlan.map.getZoom() > {zoom_before}", timeout=10_000)
+    centre = page.evaluate("() => { const c = window.gisgridPlan.map.getCenter(); return [c.lng, c.lat]; }")
+    street = _query(app, """
+        SELECT ST_Covers(ST_Expand(p.geom, 0.002), ST_SetSRID(ST_MakePoint(:x, :y), 4490)) AS near
+        FROM grid g JOIN grid p ON p.id = g.parent_id
+        JOIN generation n ON n.id = g.generation_id AND n.name = '检查稿' WHERE g.code = :c""",
+                    c=code, x=centre[0], y=centre[1])
+    assert street[0]["near"], (centre, code)
+    _shot(page, "plan-checks")
+    assert drawn > 0 and outside == [] and errors == []
+    page.close()
+
+
+@pytest.mark.browser
+def test_a_lock_holds_for_a_second_planner_and_the_server(browser, plan_live):  # noqa: F811
+    """Planner A locks a street in the editor; a second browser session sees the lock and its 更名 is
+    refused; an API edit that would change the street is refused by the server; A unlocks it."""
+    app, base = plan_live
+    street = dict(_query(app, """
+        SELECT g.code, ST_X(ST_PointOnSurface(g.geom)) AS x, ST_Y(ST_PointOnSurface(g.geom)) AS y
+        FROM grid g JOIN generation n ON n.id = g.generation_id AND n.name = :n
+        WHERE g.level = 2 ORDER BY g.code DESC LIMIT 1""")[0])
+    pages, errors = [], []
+    for _ in range(2):
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        log_in_page(page, app, base, "planner", "planner")
+        page.goto(f"{base}/plan/{DRAFT}", wait_until="load")
+        page.wait_for_function("() => window.gisgridPlan && Object.keys(window.gisgridPlan.state.balance).length > 0",
+                               timeout=60_000)
+        _zoom_to(page, street["code"])
+        pages.append(page)
+    first, second = pages
+    _click_lonlat(first, street["x"], street["y"])
+    first.click("button[data-tool=lock]")
+    first.locator("#plan-message span.ok", has_text="已锁定").wait_for(timeout=30_000)
+    assert _query(app, "SELECT l.locked_by FROM grid_lock l JOIN generation n ON n.id = l.generation_id "
+                       "WHERE n.name = :n AND l.code = :c", c=street["code"])[0]["locked_by"].endswith("（planner）")
+    # The second session reads the locks with the grids: its 更名 is stopped before it is sent.
+    second.reload(wait_until="load")
+    second.wait_for_function(f"() => window.gisgridPlan && window.gisgridPlan.state.locked.has('{street['code']}')"
+                             f" && window.gisgridPlan.layers['{street['code']}']"
+                             " && Object.keys(window.gisgridPlan.state.balance).length > 0", timeout=60_000)
+    _zoom_to(second, street["code"])
+    _click_lonlat(second, street["x"], street["y"])
+    second.click("button[data-tool=rename]")
+    second.locator("#plan-choice input[name=rename-name]").fill("锁定后更名")
+    second.click("#plan-choice button.confirm")
+    second.locator("#plan-message span.error", has_text="已锁定").wait_for(timeout=30_000)
+    # And the server refuses it whoever sends it (here: the API, as an admin).
+    version = _query(app, "SELECT g.version FROM grid g JOIN generation n ON n.id = g.generation_id "
+                          "WHERE n.name = :n AND g.code = :c", c=street["code"])[0]["version"]
+    answer = app.test_client(user="admin").post(f"/api/generations/{DRAFT}/grids/{street['code']}/rename",
+                                                 json={"name": "锁定后更名", "version": version})
+    assert answer.status_code == 409 and answer.get_json()["error"] == "GridLocked", answer.get_json()
+    _shot(second, "locked")
+    # A unlocks (the street is still selected on A's map): the lock is gone for everyone.
+    assert first.evaluate("() => window.gisgridPlan.state.selected") == [street["code"]]
+    first.click("button[data-tool=lock]")
+    first.locator("#plan-message span.ok", has_text="已解锁").wait_for(timeout=30_000)
+    assert _query(app, "SELECT count(*) AS n FROM grid_lock")[0]["n"] == 0
+    assert errors == []
+    for page in pages:
+        page.context.close()

@@ -16,7 +16,6 @@
   const cfg = JSON.parse(configNode.textContent);
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   const $ = (id) => document.getElementById(id);
-  const LOCK_KEY = "gisgrid.plan.locks." + cfg.generation;
   const PALETTE = ["#8dd3c7", "#ffffb3", "#bebada", "#fb8072", "#80b1d3", "#fdb462", "#b3de69",
                    "#fccde5", "#d9d9d9", "#bc80bd", "#ccebc5", "#ffed6f"];
   // Deviation classes (share of the target): under-loaded blue, balanced white, over-loaded red.
@@ -27,7 +26,7 @@
 
   const state = {
     features: {}, vertices: {}, balance: {}, selected: [], mode: "select",
-    level: cfg.areaLevel, colour: "grid", undo: [], redo: [], busy: false, locked: readLocks(),
+    level: cfg.areaLevel, colour: "grid", undo: [], redo: [], busy: false, locked: new Set(), lockInfo: {},
     touched: [], editing: null, pending: null,
   };
 
@@ -37,6 +36,7 @@
   const areaLayer = L.geoJSON(null, { style: areaStyle, onEachFeature: bind, pmIgnore: false }).addTo(map);
   const unitLayer = L.geoJSON(null, { style: unitStyle, onEachFeature: bind, pmIgnore: false }).addTo(map);
   const problemLayer = L.layerGroup().addTo(map);
+  const checkLayer = L.layerGroup().addTo(map);
   const layers = {};
   let legend = null;
   map.on("zoomend", () => labelUnits());
@@ -84,8 +84,91 @@
   }
 
   async function reload() {
+    await loadLocks();
     await loadGrids();
     await loadBalance();
+    loadChecks();  // not awaited: a large draft validates for seconds, the editor goes on meanwhile
+  }
+
+  // -- checks while drawing -----------------------------------------------------------------
+  // The draft's whole validation (gaps, overlaps, grids outside their parent, slivers, codes),
+  // fetched after every saved edit and at load, with the balance's not-contiguous and empty
+  // grids: listed with "定位" links and drawn on the map. The server refuses an edit that would
+  // break the coverage, so this shows what the draft already had and what each edit leaves.
+  // Only the latest answer counts (an older, slower one is dropped).
+  let checksAsked = 0;
+  const CHECK_COLOURS = { error: "#d50000", warning: "#ff6d00" };
+
+  async function loadChecks() {
+    const asked = ++checksAsked;
+    const section = $("plan-checks");
+    if (!section || !cfg.checksUrl) { return; }
+    section.querySelector(".checks-summary").textContent = "正在检查整个草稿…";
+    let collection;
+    try {
+      collection = await getJson(cfg.checksUrl);
+    } catch (err) {
+      if (asked === checksAsked) { section.querySelector(".checks-summary").textContent = "检查未能完成：" + err.message; }
+      return;
+    }
+    if (asked !== checksAsked) { return; }
+    drawChecks((collection.features || []).filter((f) => f.geometry));
+  }
+
+  function checkItems(features) {
+    const items = features.map((f) => {
+      const p = f.properties || {};
+      return { severity: p.severity === "warning" ? "warning" : "error", text: p.message || "边界问题",
+               codes: p.codes || [], bounds: L.geoJSON(f).getBounds(), feature: f };
+    });
+    Object.keys(state.balance).forEach((code) => {
+      const flags = state.balance[code].flags || {};
+      if (flags.not_contiguous && state.features[code]) {
+        items.push({ severity: "warning", text: label(code) + " 由互不相连的几块组成（不连续）", codes: [code],
+                     bounds: L.geoJSON(state.features[code]).getBounds() });
+      }
+    });
+    // Errors first, then warnings; within each, by the first code.
+    return items.sort((a, b) => (a.severity === b.severity ? 0 : a.severity === "error" ? -1 : 1)
+      || String(a.codes[0] || "").localeCompare(String(b.codes[0] || "")));
+  }
+
+  function drawChecks(features) {
+    const section = $("plan-checks");
+    checkLayer.clearLayers();
+    features.forEach((f) => {
+      const colour = CHECK_COLOURS[(f.properties || {}).severity] || CHECK_COLOURS.error;
+      L.geoJSON(f, {
+        pmIgnore: true, snapIgnore: true, interactive: true,
+        style: () => ({ color: colour, weight: 2.5, fillColor: colour, fillOpacity: 0.4, dashArray: "6 3" }),
+        pointToLayer: (_, ll) => L.circleMarker(ll, { radius: 9, color: colour, weight: 3, fillColor: "#fff",
+                                                     fillOpacity: 0.9, pmIgnore: true, snapIgnore: true }),
+      }).bindTooltip(document.createTextNode((f.properties || {}).message || "边界问题"), { sticky: true })
+        .addTo(checkLayer);
+    });
+    const items = checkItems(features);
+    const list = section.querySelector("ul");
+    list.textContent = "";
+    const errors = items.filter((i) => i.severity === "error").length;
+    section.querySelector(".checks-summary").textContent = items.length
+      ? "错误 " + errors + " 处，提示 " + (items.length - errors) + " 处（每次保存后重新检查）"
+      : "未发现缝隙、重叠、越界或不连续的网格（每次保存后重新检查）";
+    section.classList.toggle("checks-ok", !items.length);
+    items.slice(0, 200).forEach((item) => {
+      const li = document.createElement("li");
+      li.className = "check-" + item.severity;
+      li.appendChild(document.createTextNode((item.severity === "error" ? "错误：" : "提示：") + item.text));
+      if (item.bounds && item.bounds.isValid()) {
+        const a = document.createElement("a");
+        a.href = "#"; a.textContent = "定位"; a.className = "zoom-to";
+        a.addEventListener("click", (e) => { e.preventDefault(); map.fitBounds(item.bounds, { maxZoom: 17, padding: [40, 40] }); });
+        li.appendChild(a);
+      }
+      list.appendChild(li);
+    });
+    if (items.length > 200) {
+      list.appendChild(document.createElement("li")).textContent = "……另有 " + (items.length - 200) + " 处";
+    }
   }
 
   // -- geometry helpers --------------------------------------------------------------------
@@ -622,6 +705,12 @@
       if (state.retry) { button(box, "重试", () => state.retry()); }
       return;
     }
+    if (answer.status === 409 && data.error === "GridLocked") {
+      await loadLocks();  // someone else locked it since this page read the locks
+      draw();
+      say(what + "未保存：" + (data.message || "网格已锁定"), "error");
+      return;
+    }
     showProblems(data.details || []);
     say(what + "未保存：" + (data.message || ("HTTP " + answer.status)), "error");
   }
@@ -827,16 +916,35 @@
     });
   }
 
-  function toggleLocks() {
+  // Locks are the server's (grid_lock): every planner sees them and every edit that would change
+  // a locked grid is refused there, whoever sends it. Selected grids all locked: unlock them;
+  // otherwise lock them.
+  async function toggleLocks() {
     if (!needSelection(1, "请先点击选中要锁定或解锁的网格") && !state.selected.length) { return; }
-    state.selected.forEach((c) => { if (state.locked.has(c)) { state.locked.delete(c); } else { state.locked.add(c); } });
-    localStorage.setItem(LOCK_KEY, JSON.stringify(Array.from(state.locked)));
-    say("锁定的网格：" + (state.locked.size ? Array.from(state.locked).map(label).join("、") : "无"));
+    if (state.busy) { return; }
+    const codes = state.selected.slice();
+    const locking = !codes.every((c) => state.locked.has(c));
+    state.busy = true;
+    try {
+      const answer = await send("POST", "/locks", { codes: codes, locked: locking });
+      if (!answer.ok) { say((locking ? "锁定" : "解锁") + "未完成：" + (answer.data.message || ("HTTP " + answer.status)), "error"); return; }
+      setLocks(answer.data.locks);
+      say((locking ? "已锁定：" : "已解锁：") + codes.map(label).join("、") + "。锁定的网格：" +
+        (state.locked.size ? Array.from(state.locked).map(label).join("、") : "无"));
+    } finally {
+      state.busy = false;
+    }
     draw();
   }
 
-  function readLocks() {
-    try { return new Set(JSON.parse(localStorage.getItem(LOCK_KEY) || "[]")); } catch (err) { return new Set(); }
+  function setLocks(locks) {
+    state.lockInfo = locks || {};
+    state.locked = new Set(Object.keys(state.lockInfo));
+  }
+
+  async function loadLocks() {
+    const data = await getJson(cfg.apiBase + "/locks");
+    setLocks(data.locks);
   }
 
   function levelText() { return state.level === cfg.areaLevel ? "街道/乡镇" : "社区/村"; }
