@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from gisgrid.config import Settings, load_settings
+
+
+class _IdConverter(IntegerConverter):
+    """Werkzeug's ``int`` converter bounded to PostgreSQL's ``integer`` (the id columns): a path
+    id such as 99999999999999999999 made ``CAST(:id AS integer)`` fail with a 500."""
+
+    def __init__(self, map, fixed_digits: int = 0, min: int | None = None, max: int | None = 2**31 - 1,
+                 signed: bool = False):
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
 def create_app(test_config: dict | None = None, settings: Settings | None = None, *,
@@ -17,6 +27,8 @@ def create_app(test_config: dict | None = None, settings: Settings | None = None
     from gisgrid.web import security
 
     app = Flask(__name__)
+    # <int:…> ids are PostgreSQL integers: a larger number matches no route (404), never a 500.
+    app.url_map.converters["int"] = _IdConverter
     settings = settings or load_settings()
     app.config.from_mapping(
         GISGRID_SETTINGS=settings,

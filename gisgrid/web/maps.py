@@ -5,6 +5,7 @@ from __future__ import annotations
 
 
 import geopandas as gpd
+import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
 from gisgrid import clock
@@ -15,7 +16,7 @@ from gisgrid.db.queries import (
 )
 from gisgrid.employers.queries import find_employer
 from gisgrid.employers.visits import CHECKS as VISIT_CHECKS
-from gisgrid.errors import InputError
+from gisgrid.errors import InputError, NotFound
 from gisgrid.maps import ColourBy, MapSelector, build_grid_map, classify_indicator, render_map_parts
 from gisgrid.access.roles import may
 from gisgrid.web.auth import current_user, require_employer, require_grid, require_grid_code, scope
@@ -212,16 +213,16 @@ def index():
     )
 
 
-def _grid_scene(session, detail: dict):
+def _grid_scene(session, detail: dict, generation: str | None = None):
     """(areas, units, focus) around one grid: its street/town and that one's communities."""
     code = detail["code"]
-    area_code = detail["code"] if detail["level"] <= AREA_LEVEL else _ancestor_at(session, detail, AREA_LEVEL)
+    area_code = detail["code"] if detail["level"] <= AREA_LEVEL else _ancestor_at(session, detail, AREA_LEVEL, generation)
     if detail["level"] == 1:
-        areas, units = grid_frame(session, AREA_LEVEL), grid_frame(session, UNIT_LEVEL)
+        areas, units = grid_frame(session, AREA_LEVEL, generation), grid_frame(session, UNIT_LEVEL, generation)
     else:
-        areas = grid_frame(session, AREA_LEVEL, within_code=area_code)
-        units = grid_frame(session, UNIT_LEVEL, within_code=area_code)
-    focus = grid_frame(session, detail["level"], within_code=code)
+        areas = grid_frame(session, AREA_LEVEL, generation, within_code=area_code)
+        units = grid_frame(session, UNIT_LEVEL, generation, within_code=area_code)
+    focus = grid_frame(session, detail["level"], generation, within_code=code)
     return areas, units, focus[focus["code"] == code]
 
 
@@ -257,7 +258,12 @@ def my_grids():
 @bp.get("/grids/<code>")
 def grid_page(code: str):
     session = get_session()
-    detail = grid_detail(session, check_text(code, "网格编码", CODE_CHARS))
+    code = check_text(code, "网格编码", CODE_CHARS)
+    requested = arg_text("generation", "网格版本名称", NAME_CHARS)
+    active = active_generation(session)
+    if requested and (active is None or requested != active.name):
+        return _plan_grid_page(session, code, requested, active)
+    detail = grid_detail(session, code)
     require_grid(detail["id"], detail["code"], detail["generation"])
     areas, units, focus = _grid_scene(session, detail)
     colour_by = selector = None
@@ -276,6 +282,37 @@ def grid_page(code: str):
         own_codes=scope().own_codes, staffing=staffing.get(detail["code"]),
         risk_levels=RISK_LEVELS, kind_labels=KIND_LABELS, role_labels=ROLE_LABELS,
     )
+
+
+def _plan_grid_page(session, code: str, name: str, active):
+    """One grid of a plan not in force (a draft, a scheduled or a retired plan), from the city
+    page's plan picker: its boundary among its neighbours, its 四定 staff (by the grid's identity)
+    and the employers inside it by this plan's own boundaries — counts only: employers are
+    assigned to the plan in force. For users who see every grid (as the picker); others 404."""
+    from gisgrid.analysis.balance import generation_balance
+
+    generation = find_generation(session, name)
+    if not scope().everything:
+        raise NotFound(f"grid {code!r} of plan {name!r} is not shown to this account",
+                       zh=f"网格“{code}”在网格版本“{generation.name}”中不存在")
+    detail = grid_detail(session, code, generation=generation.name)
+    areas, units, focus = _grid_scene(session, detail, generation.name)
+    title = f"{detail['code']} {detail['name']}（{generation.name}，{GENERATION_STATUS.get(generation.status, generation.status)}）"
+    parts = _map_parts(areas, units, None, focus=focus, title=title, employers=False,
+                       problems_url=url_for("boundaries_api.validation_geojson", generation=generation.name))
+    settings = _settings()
+    load = next((row for row in generation_balance(
+        session, generation.name, level=detail["level"], targets=settings.balance_targets,
+        employers_per_coordinator=settings.employers_per_coordinator, rules=settings.staff_minimums)["grids"]
+        if row["code"] == detail["code"]), None)
+    in_force = None
+    if active is not None:
+        in_force = session.execute(sa.text(
+            "SELECT code, name FROM grid WHERE generation_id = :g AND identity = :i"),
+            {"g": active.id, "i": detail["identity"]}).mappings().first()
+    return render_template("plan_grid.html", parts=parts, grid=detail, generation=generation, load=load,
+                           in_force=in_force, status_labels=GENERATION_STATUS, kind_labels=KIND_LABELS,
+                           role_labels=ROLE_LABELS)
 
 
 @bp.get("/employers/<key>")
@@ -352,10 +389,10 @@ def search_page():
                            kind_labels=KIND_LABELS, role_labels=ROLE_LABELS)
 
 
-def _ancestor_at(session, detail: dict, level: int) -> str:
+def _ancestor_at(session, detail: dict, level: int, generation: str | None = None) -> str:
     code = detail["parent_code"]
     while code:
-        parent = grid_detail(session, code)
+        parent = grid_detail(session, code, generation=generation)
         if parent["level"] == level:
             return parent["code"]
         code = parent["parent_code"]

@@ -167,3 +167,48 @@ def test_an_admin_publishes_from_the_comparison_page(demo_copy_app, monkeypatch)
     assert '<option value="表单方案" selected>' in draft_view and "正在查看待生效版本" in draft_view
     assert 'class="gen-picker"' not in app.test_client(user="jc419901001-1").get("/my").get_data(as_text=True)
     dispose_engines()
+
+
+def test_grid_pages_honour_the_plan_picked_on_the_city_page(demo_copy_app):
+    """/grids/<code>?generation=<draft>: the draft's boundary and counts by its own boundaries, links
+    that stay in the draft, the grid in force linked; a new grid says it is new; scoped users 404."""
+    from gisgrid.db.engine import dispose_engines
+    from gisgrid.maps import find_external_links
+
+    app = demo_copy_app("plan_grid_city")
+    admin = app.test_client()
+    assert admin.post("/api/generations/示范市网格2026版/drafts", json={"name": "看图草稿"}).status_code == 201
+    with owner_engine(app).connect() as conn:
+        unit, street = conn.execute(sa.text("""
+            SELECT u.code, s.code FROM grid u JOIN grid s ON s.id = u.parent_id
+            JOIN generation n ON n.id = u.generation_id AND n.name = '看图草稿'
+            WHERE u.level = 3 ORDER BY u.code LIMIT 1""")).one()
+    balance = {r["code"]: r for r in admin.get("/api/generations/看图草稿/balance?level=2").get_json()["grids"]}
+    page = admin.get(f"/grids/{street}?generation=看图草稿")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200, text[:300]
+    assert "看图草稿" in text and "按本版本边界" in text and f"{balance[street]['employers']} 家" in text
+    assert f"/grids/{unit}?generation=" in text            # children stay in the draft
+    assert f'href="/grids/{street}"' in text                # the grid in force, same identity
+    assert "gisgridMap.employer" not in text and find_external_links(text) == []
+    assert admin.get(f"/?generation=看图草稿").get_data(as_text=True).count("?generation=") > 5
+    # A community split in the draft: its new part does not exist in the plan in force.
+    with owner_engine(app).connect() as conn:
+        x0, y0, x1, y1 = conn.execute(sa.text("""
+            SELECT ST_XMin(g.geom), ST_YMin(g.geom), ST_XMax(g.geom), ST_YMax(g.geom) FROM grid g
+            JOIN generation n ON n.id = g.generation_id AND n.name = '看图草稿' WHERE g.code = :c"""),
+                                    {"c": unit}).one()
+    mid = (x0 + x1) / 2
+    line = {"type": "LineString", "coordinates": [[mid, y0 - 0.01], [mid, y1 + 0.01]]}
+    split = admin.post(f"/api/generations/看图草稿/grids/{unit}/split", json={"line": line})
+    assert split.status_code == 200, split.get_json()
+    new = [c for c in split.get_json()["codes"] if c != unit][0]
+    fresh = admin.get(f"/grids/{new}?generation=看图草稿").get_data(as_text=True)
+    assert "现行版本中没有此网格" in fresh and "发布后需配置四定人员" in fresh
+    # Scoped users, unknown plans and unknown grids: Chinese 404s.
+    assert app.test_client(user="jc419901001-1").get(f"/grids/{street}?generation=看图草稿").status_code == 404
+    missing = admin.get(f"/grids/{street}?generation=没有这个")
+    assert missing.status_code == 404 and "没有这个" in missing.get_data(as_text=True)
+    assert admin.get(f"/grids/{new}").status_code == 404    # not in the plan in force
+    assert admin.get(f"/grids/{street}?generation=示范市网格2026版").status_code == 200  # the plan in force
+    dispose_engines()
