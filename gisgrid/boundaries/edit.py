@@ -89,11 +89,13 @@ def split_grid(session: Session, generation: str, code: str, line, *, version: i
 
 def merge_grids(session: Session, generation: str, codes: list[str], *,
                 versions: dict[str, int] | None = None, actor: str = "cli", validation: str = "touched",
-                name: str | None = None) -> dict:
+                name: str | None = None, recodes: dict[str, str] | None = None) -> dict:
     """Merge adjacent grids of one parent into the one with the lowest code.
 
     The others are removed; their children move to the merged grid, which is
-    renamed ``name`` when one is given.
+    renamed ``name`` when one is given.  ``recodes`` ({current code: code}) gives children
+    of the merged grid their codes back — the editor's undo of a split that renumbered the
+    communities of the part it cut off (their codes follow the new street's).
 
     Examples
     --------
@@ -115,6 +117,8 @@ def merge_grids(session: Session, generation: str, codes: list[str], *,
                          "with another of them", zh=f"{'、'.join(sorted(codes))} 不相邻：每个网格都要与其中另一个共用一段边界")
     union = polygonal(shapely.union_all([g["geom"] for g in grids]))
     keep, others = grids[0], grids[1:]
+    for current, wanted in (recodes or {}).items():
+        check_code(wanted, "code to give back")
     _set_geometry(session, keep["id"], union)
     if name is not None:
         session.execute(sa.text("UPDATE grid SET name = :n WHERE id = :i"), {"n": name, "i": keep["id"]})
@@ -122,8 +126,17 @@ def merge_grids(session: Session, generation: str, codes: list[str], *,
         session.execute(sa.text("UPDATE grid SET parent_id = :k WHERE parent_id = :o"),
                         {"k": keep["id"], "o": other["id"]})
         session.execute(sa.text("DELETE FROM grid WHERE id = :o"), {"o": other["id"]})
+    recoded = {}
+    for current, wanted in (recodes or {}).items():
+        child = session.execute(sa.text("SELECT 1 FROM grid WHERE generation_id = :g AND code = :c AND parent_id = :k"),
+                                {"g": gen_id, "c": current, "k": keep["id"]}).first()
+        if child is None:
+            raise InputError(f"{current} is not a child of the merged grid {keep['code']}; only its children are "
+                             "given their codes back", zh=f"{current} 不是合并后网格 {keep['code']} 的下级网格，不能改回编码")
+        _recode_subtree(session, gen_id, current, wanted)
+        recoded[current] = wanted
     result = {"edit": "merge", "code": keep["code"], "removed": [g["code"] for g in others],
-              "area_m2": _area(session, keep["id"])}
+              "area_m2": _area(session, keep["id"]), "recoded": recoded}
     return _finish(session, generation, before_errors, actor, "grid.merge", keep["code"],
                    {"grids": [_snapshot(g) for g in grids]}, result)
 
@@ -584,7 +597,7 @@ def _recode_subtree(session: Session, gen_id: int, old: str, new: str) -> None:
     taken = session.execute(sa.text("SELECT 1 FROM grid WHERE generation_id = :g AND code = :c"),
                             {"g": gen_id, "c": new}).first()
     if taken:
-        raise Conflict(f"code {new} is already used in this generation")
+        raise Conflict(f"code {new} is already used in this generation", zh=f"编码 {new} 在此网格版本中已被使用")
     session.execute(sa.text(
         "UPDATE grid SET code = :new || substr(code, :n + 1), version = version + 1 "
         "WHERE generation_id = :g AND left(code, :n) = :old"),

@@ -223,7 +223,20 @@ def merge(generation: str):
     generation, body = _generation(generation), _body()
     codes, versions, actor = field_codes(body, "codes", "要合并的网格"), field_versions(body), _actor(body)
     name = None if body.get("name") is None else _grid_name(body["name"], "合并后的名称（\"name\"）")
-    return _run(lambda s: merge_grids(s, generation, codes, versions=versions, actor=actor, name=name))
+    recodes = _recodes(body)
+    return _run(lambda s: merge_grids(s, generation, codes, versions=versions, actor=actor, name=name,
+                                      recodes=recodes))
+
+
+def _recodes(body: dict) -> dict[str, str] | None:
+    """``{"recodes": {"现编码": "原编码", …}}``: children of the merged grid given their codes back."""
+    value = body.get("recodes")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or len(value) > 500:
+        raise InputError(f"“recodes”为 {shown(value)}；应为 {{\"现编码\": \"原编码\"}}，至多 500 项")
+    return {check_text(k, "现编码（recodes）", CODE_CHARS): check_text(v, "原编码（recodes）", CODE_CHARS)
+            for k, v in value.items()}
 
 
 @bp.post("/grids/<code>/rename")

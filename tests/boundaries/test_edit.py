@@ -180,3 +180,27 @@ def test_json_api_edits_and_conflicts(draft, settings):
                                   "ORDER BY id")).all()
     # Recorded as the logged-in user (the test client's admin), never a name from the body.
     assert edits == [("grid.split", "admin"), ("grid.merge", "admin"), ("grid.move_unit", "admin")]
+
+
+def test_merge_gives_renumbered_children_their_codes_back(draft, settings):
+    # The editor's undo of a street split that renumbered a community: merge with recodes.
+    from gisgrid.web import create_app
+
+    split = split_grid(draft, "draft", S2, _line(3, -1, 3, 3), new_codes=["419999003"])
+    assert split["renumbered"] == {V4: "419999003002"}
+    draft.commit()
+    client = create_app({"TESTING": True}, settings=settings).test_client()
+    bad = client.post("/api/generations/draft/merge", json={"codes": [S2, "419999003"], "recodes": {V1: "419999002009"}})
+    assert bad.status_code == 400 and "不是合并后网格" in bad.get_json()["message"]
+    wrong = client.post("/api/generations/draft/merge", json={"codes": [S2, "419999003"], "recodes": ["x"]})
+    assert wrong.status_code == 400 and "recodes" in wrong.get_json()["message"]
+    draft.rollback()
+    answer = client.post("/api/generations/draft/merge",
+                         json={"codes": [S2, "419999003"], "recodes": {"419999003002": V4}})
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["recoded"] == {"419999003002": V4}
+    draft.rollback()
+    parents = dict(draft.execute(sa.text(
+        "SELECT c.code, p.code FROM grid c JOIN grid p ON p.id = c.parent_id WHERE c.level = 3")).all())
+    assert parents == {V1: S1, V2: S1, V3: S2, V4: S2}
+    assert client.get("/api/generations/draft/validation").get_json()["errors"] == []

@@ -493,3 +493,144 @@ def test_a_lock_holds_for_a_second_planner_and_the_server(browser, plan_live):  
     assert errors == []
     for page in pages:
         page.context.close()
+
+
+@pytest.mark.browser
+def test_a_planner_brushes_two_communities_into_a_street_and_undoes(browser, plan_live):  # noqa: F811
+    """刷选划转: select the receiving street, press and drag across two communities of its neighbour,
+    confirm once; both move (nearest first), the balance follows; one undo moves both back."""
+    app, base = plan_live
+    pick = _query(app, """
+        WITH u AS (SELECT g.* FROM grid g JOIN generation n ON n.id = g.generation_id AND n.name = :n)
+        SELECT t.code AS street, a.code AS a, b.code AS b, s.code AS source,
+               ST_X(ST_PointOnSurface(t.geom)) AS tx, ST_Y(ST_PointOnSurface(t.geom)) AS ty,
+               ST_X(ST_PointOnSurface(a.geom)) AS ax, ST_Y(ST_PointOnSurface(a.geom)) AS ay,
+               ST_X(ST_PointOnSurface(b.geom)) AS bx, ST_Y(ST_PointOnSurface(b.geom)) AS by
+        FROM u t JOIN u s ON s.parent_id = t.parent_id AND s.level = 2 AND t.level = 2 AND s.id <> t.id
+        JOIN u a ON a.parent_id = s.id JOIN u b ON b.parent_id = s.id AND b.id <> a.id
+        WHERE ST_Length(ST_Intersection(ST_Boundary(a.geom), ST_Boundary(t.geom))::geography) > 400
+          AND ST_Length(ST_Intersection(ST_Boundary(a.geom), ST_Boundary(b.geom))::geography) > 400
+          AND (SELECT count(*) FROM u c WHERE c.parent_id = s.id) >= 4
+          AND ST_Covers(ST_Buffer(ST_Union(a.geom, b.geom), -0.0003),
+                        ST_MakeLine(ST_PointOnSurface(a.geom), ST_PointOnSurface(b.geom)))
+          AND NOT EXISTS (SELECT 1 FROM grid_lock l WHERE l.code IN (t.code, s.code))
+        ORDER BY t.code, a.code, b.code LIMIT 1""")
+    assert pick, "the demo city has two neighbouring communities next to another street"
+    pick = dict(pick[0])
+    def under(code: str) -> set[str]:
+        return {r["code"] for r in _query(app, """
+            SELECT c.code FROM grid c JOIN grid p ON p.id = c.parent_id
+            JOIN generation n ON n.id = c.generation_id AND n.name = :n WHERE p.code = :c""", c=code)}
+
+    before_street, before_source = under(pick["street"]), under(pick["source"])
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    log_in_page(page, app, base, "planner", "planner")
+    page.goto(f"{base}/plan/{DRAFT}", wait_until="load")
+    page.wait_for_function("() => window.gisgridPlan && Object.keys(window.gisgridPlan.state.balance).length > 0",
+                           timeout=60_000)
+    balance = _balance(page)
+    page.click(f"#plan-balance tbody tr[data-code='{pick['street']}'] a")   # select the receiving street
+    assert page.evaluate("() => window.gisgridPlan.state.selected") == [pick["street"]]
+    page.wait_for_timeout(800)   # the row's link zooms to the street (animated): let it end
+    page.evaluate("(codes) => { const m = window.gisgridPlan.map, L = window.L;"
+                  " const b = L.latLngBounds([]); codes.forEach((c) => b.extend(window.gisgridPlan.layers[c].getBounds()));"
+                  " m.fitBounds(b, {padding: [60, 60], animate: false}); }", [pick["a"], pick["b"]])
+    page.wait_for_timeout(300)
+    page.click("button[data-tool=brush]")
+    start = page.evaluate("([lat, lon]) => { const p = window.gisgridPlan.map.latLngToContainerPoint([lat, lon]);"
+                          " const r = document.getElementById('plan-map').getBoundingClientRect();"
+                          " return [r.left + p.x, r.top + p.y]; }", [pick["ay"], pick["ax"]])
+    end = page.evaluate("([lat, lon]) => { const p = window.gisgridPlan.map.latLngToContainerPoint([lat, lon]);"
+                        " const r = document.getElementById('plan-map').getBoundingClientRect();"
+                        " return [r.left + p.x, r.top + p.y]; }", [pick["by"], pick["bx"]])
+    centre_before = page.evaluate("() => window.gisgridPlan.map.getCenter()")
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=12)
+    page.mouse.up()
+    choice = page.locator("#plan-choice")
+    try:
+        choice.locator("button.confirm", has_text="确定划转 2 个").wait_for(timeout=10_000)
+    except Exception as e:  # say what the editor holds instead
+        state = page.evaluate("() => ({brush: window.gisgridPlan.state.brush, mode: window.gisgridPlan.state.mode,"
+                              " choice: document.getElementById('plan-choice').innerText,"
+                              " message: document.getElementById('plan-message').innerText})")
+        raise AssertionError(f"brushed {pick['a']} and {pick['b']}; the editor holds {state}") from e
+    assert page.evaluate("() => window.gisgridPlan.map.getCenter()") == centre_before   # painting, not panning
+    _shot(page, "brushed")
+    choice.locator("button.confirm").click()
+    _saved(page, "已保存：刷选划转 2 个")
+    after_street, after_source = under(pick["street"]), under(pick["source"])
+    assert len(after_street) == len(before_street) + 2 and after_source == before_source - {pick["a"], pick["b"]}
+    moved = _balance(page)
+    assert moved[pick["street"]] > balance[pick["street"]] and moved[pick["source"]] < balance[pick["source"]]
+    assert moved[pick["street"]] - balance[pick["street"]] == balance[pick["source"]] - moved[pick["source"]]
+    page.click("button[data-tool=select]")   # leaves the brush
+    page.click("#undo")
+    _saved(page, "已撤销：刷选划转")
+    assert under(pick["street"]) == before_street and under(pick["source"]) == before_source
+    assert _balance(page) == balance
+    assert errors == []
+    page.close()
+
+
+@pytest.mark.browser
+def test_a_merge_of_three_communities_is_undone_along_the_old_boundaries(browser, plan_live):  # noqa: F811
+    """Three neighbouring communities merged in one edit; undo splits the result again, one old
+    boundary at a time, and gives each part back its code, name and area."""
+    app, base = plan_live
+    trio = _query(app, """
+        WITH u AS (SELECT g.* FROM grid g JOIN generation n ON n.id = g.generation_id AND n.name = :n
+                   WHERE g.level = 3)
+        SELECT a.code AS a, b.code AS b, c.code AS c FROM u a
+        JOIN u b ON b.parent_id = a.parent_id AND b.code > a.code
+        JOIN u c ON c.parent_id = a.parent_id AND c.code > b.code
+        WHERE ST_Length(ST_Intersection(ST_Boundary(a.geom), ST_Boundary(b.geom))::geography) > 300
+          AND ST_Length(ST_Intersection(ST_Boundary(b.geom), ST_Boundary(c.geom))::geography) > 300
+          AND NOT EXISTS (SELECT 1 FROM grid_lock l WHERE l.code IN (a.code, b.code, c.code))
+        ORDER BY a.code DESC LIMIT 1""")
+    assert trio, "the demo city has three neighbouring communities in one street"
+    codes = [trio[0]["a"], trio[0]["b"], trio[0]["c"]]
+
+    def grids() -> dict:
+        return {r["code"]: (r["name"], round(r["area"])) for r in _query(app, """
+            SELECT g.code, g.name, ST_Area(g.geom::geography) AS area FROM grid g
+            JOIN generation n ON n.id = g.generation_id AND n.name = :n WHERE g.code = ANY(:c)""", c=codes)}
+
+    before = grids()
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    log_in_page(page, app, base, "planner", "planner")
+    page.goto(f"{base}/plan/{DRAFT}", wait_until="load")
+    page.wait_for_function("() => window.gisgridPlan && Object.keys(window.gisgridPlan.state.balance).length > 0",
+                           timeout=60_000)
+    page.select_option("#edit-level", "3")
+    page.evaluate("(cs) => { const g = window.gisgridPlan, b = window.L.latLngBounds([]);"
+                  " cs.forEach((c) => b.extend(g.layers[c].getBounds()));"
+                  " g.map.fitBounds(b, {padding: [80, 80], animate: false}); }", codes)
+    page.wait_for_timeout(300)
+    for i, code in enumerate(codes):
+        p = _point(app, code)
+        _click_lonlat(page, p["x"], p["y"], shift=i > 0)
+    assert sorted(page.evaluate("() => window.gisgridPlan.state.selected")) == sorted(codes)
+    page.click("button[data-tool=merge]")
+    page.locator("#plan-choice input[name=merge-name]").fill("三合一社区")
+    page.locator("#plan-choice button.confirm").click()
+    _saved(page, "已保存：合并")
+    merged = grids()
+    assert set(merged) == {codes[0]} and merged[codes[0]][0] == "三合一社区"
+    assert merged[codes[0]][1] == pytest.approx(sum(a for _, a in before.values()), rel=1e-3)
+    _shot(page, "merged-three")
+    page.click("#undo")
+    _saved(page, "已撤销：合并")
+    after = grids()
+    assert set(after) == set(codes)
+    for code in codes:
+        assert after[code][0] == before[code][0]
+        assert after[code][1] == pytest.approx(before[code][1], rel=1e-3), code
+    _shot(page, "unmerged-three")
+    assert errors == []
+    page.close()

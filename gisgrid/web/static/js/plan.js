@@ -307,6 +307,9 @@
     if (state.locked.has(code)) { Object.assign(style, { color: "#5d4037", weight: 2, dashArray: "6 4" }); }
     if (state.touched.indexOf(code) >= 0) { Object.assign(style, { color: "#ff6f00", weight: 2.5 }); }
     if (selected) { Object.assign(style, { color: "#0d47a1", weight: 3.5 }); }
+    if (state.brush && state.brush.units.indexOf(code) >= 0) {
+      Object.assign(style, { color: "#6a1b9a", weight: 3, fillColor: "#ce93d8", fillOpacity: 0.7 });
+    }
     return style;
   }
 
@@ -323,6 +326,10 @@
     layers[p.code] = layer;
     // No stopPropagation: while a line is drawn, Geoman takes its vertices from the map's clicks.
     layer.on("click", (e) => clicked(p.code, e));
+    if (p.level === cfg.unitLevel) {
+      layer.on("mousedown", () => brushStroke(p.code, true));
+      layer.on("mouseover", () => brushStroke(p.code, false));
+    }
     if (p.level === cfg.areaLevel) {
       layer.bindTooltip(p.name + (state.locked.has(p.code) ? "（锁定）" : ""),
                         { permanent: true, direction: "center", className: "plan-label" });
@@ -613,9 +620,15 @@
     e.forward = () => [{ method: "POST", path: "/grids/" + encodeURIComponent(code) + "/split", locks: [code],
       body: () => Object.assign({ line: e.line, names: e.names, version: props(code).version },
                                 e.codes ? { new_codes: e.codes.slice(1) } : {}) }];
-    e.done = (results) => { e.codes = results[0].codes; e.figure = e.codes.slice(); };
+    e.done = (results) => {
+      e.codes = results[0].codes;
+      e.figure = e.codes.slice();
+      // Communities of the cut-off part were renumbered after their new street: undo gives the codes back.
+      e.recodes = {};
+      Object.entries(results[0].renumbered || {}).forEach(([old, now]) => { e.recodes[now] = old; });
+    };
     e.inverse = () => [{ method: "POST", path: "/merge", locks: e.codes,
-      body: () => ({ codes: e.codes, name: e.oldName, versions: versionsOf(e.codes) }) }];
+      body: () => ({ codes: e.codes, name: e.oldName, versions: versionsOf(e.codes), recodes: e.recodes }) }];
     return e;
   }
 
@@ -626,17 +639,45 @@
     e.forward = () => [{ method: "POST", path: "/merge", locks: e.codes,
       body: () => ({ codes: e.codes, name: e.name, versions: versionsOf(e.codes) }) }];
     e.done = () => {};
-    if (codes.length === 2) {
-      const keep = originals.find((f) => f.properties.code === e.codes[0]);
-      const gone = originals.find((f) => f.properties.code === e.codes[1]);
-      const line = sharedEdge(keep, gone);
-      if (line) {
-        e.inverse = () => [{ method: "POST", path: "/grids/" + encodeURIComponent(e.codes[0]) + "/split", locks: [e.codes[0]],
-          body: () => ({ line: line, keep_at: interiorPoint(keep.geometry), new_codes: [e.codes[1]],
-                         names: [keep.properties.name, gone.properties.name], version: props(e.codes[0]).version }) }];
-      }
-    }
+    const steps = unmergeSteps(e.codes, originals);
+    if (steps) { e.inverse = () => steps; }
     return e;
+  }
+
+  // The inverse of a merge: the merged grid (the lowest code) split again along the old
+  // boundaries, one grid peeled off per split — each time one whose going leaves the rest in one
+  // piece, cut along its old edges with the rest, given back its code and name. Null when the old
+  // grids share no edge to cut along.
+  function unmergeSteps(codes, originals) {
+    const byCode = {};
+    originals.forEach((f) => { byCode[f.properties.code] = f; });
+    const keep = byCode[codes[0]], merged = codes[0];
+    const touches = (a, b) => sharedEdge(byCode[a], byCode[b]) !== null;
+    const connected = (set) => {
+      const seen = [set[0]];
+      for (let i = 0; i < seen.length; i += 1) {
+        set.forEach((c) => { if (seen.indexOf(c) < 0 && touches(seen[i], c)) { seen.push(c); } });
+      }
+      return seen.length === set.length;
+    };
+    const steps = [];
+    let remaining = codes.slice();
+    while (remaining.length > 1) {
+      const rest = (c) => remaining.filter((r) => r !== c);
+      const gone = remaining.slice(1).reverse().find((c) => connected(rest(c)));
+      if (!gone) { return null; }
+      const lines = rest(gone).map((r) => sharedEdge(byCode[gone], byCode[r])).filter(Boolean);
+      if (!lines.length) { return null; }
+      const parts = [].concat.apply([], lines.map((l) => (l.type === "LineString" ? [l.coordinates] : l.coordinates)));
+      const line = parts.length === 1 ? { type: "LineString", coordinates: parts[0] }
+        : { type: "MultiLineString", coordinates: parts };
+      const name = byCode[gone].properties.name;
+      steps.push({ method: "POST", path: "/grids/" + encodeURIComponent(merged) + "/split", locks: [merged],
+        body: () => ({ line: line, keep_at: interiorPoint(keep.geometry), new_codes: [gone],
+                       names: [keep.properties.name, name], version: props(merged).version }) });
+      remaining = rest(gone);
+    }
+    return steps;
   }
 
   function renameEdit(code, name) {
@@ -685,6 +726,10 @@
         const answer = await send(step.method, step.path, step.body());
         if (!answer.ok) { await refused(answer, step, what); return null; }
         results.push(answer.data);
+        // The next step of the same edit sends the versions this one made.
+        Object.entries(answer.data.versions || {}).forEach(([c, v]) => {
+          if (state.features[c]) { state.features[c].properties.version = v; }
+        });
       }
       showProblems([]);
       await reload();
@@ -742,7 +787,7 @@
   async function undo() {
     const edit = state.undo[state.undo.length - 1];
     if (!edit || state.busy) { return; }
-    if (!edit.inverse) { say("“" + edit.label + "”无法撤销（只能撤销两个网格的合并）", "error"); return; }
+    if (!edit.inverse) { say("“" + edit.label + "”无法撤销（合并前的网格之间找不到可沿之拆开的共同边界）", "error"); return; }
     state.retry = undo;
     // The figure shows the grids the edit showed (a moved unit's streets, a split's parts …).
     const codes = edit.figure.slice();
@@ -791,7 +836,7 @@
   }
 
   function clicked(code, e) {
-    if (!cfg.editable || state.editing) { return; }
+    if (!cfg.editable || state.editing || state.mode === "brush") { return; }
     if (state.mode === "move") { offerMove(props(code).level === cfg.unitLevel ? code : null); return; }
     const t = target(code);
     if (e.originalEvent && e.originalEvent.shiftKey) {
@@ -819,6 +864,90 @@
       button(box, "取消", () => choice(null));
     });
   }
+
+  // -- brush (刷选划转): paint several communities/villages into one street/town ---------------
+  // Select the receiving street/town, press 刷选划转, then press and drag over the units to give
+  // it (the map does not pan meanwhile); on release the editor asks once and sends one move per
+  // unit, nearest the street first, as one edit: one undo moves them all back.
+
+  function startBrush() {
+    if (state.brush) { stopBrush(); say("已退出刷选"); return; }
+    const to = state.selected.length === 1 ? target(state.selected[0]) : null;
+    if (!to || props(to).level !== cfg.areaLevel) {
+      say("请先选中一个接收社区/村的街道/乡镇（编辑层级：街道/乡镇），再点“刷选划转”", "error");
+      return;
+    }
+    if (lockedAmong([to]).length) { say("网格 " + label(to) + " 已锁定，不能接收", "error"); return; }
+    state.brush = { to: to, units: [], painting: false };
+    state.mode = "brush";
+    map.dragging.disable();
+    document.querySelectorAll(".plan-tools button[data-tool]").forEach((b) => b.classList.toggle("on", b.dataset.tool === "brush"));
+    hint("刷选：按住鼠标拖过要划给 " + label(to) + " 的社区/村，松开后确认（再点“刷选划转”退出）");
+  }
+
+  function stopBrush() {
+    state.brush = null;
+    map.dragging.enable();
+    setMode("select");
+    restyle();
+  }
+
+  function brushStroke(code, starting) {
+    const brush = state.brush;
+    if (!brush || state.busy) { return; }
+    if (starting) { brush.painting = true; }
+    if (!brush.painting) { return; }
+    const p = props(code);
+    if (p.parent_code === brush.to || brush.units.indexOf(code) >= 0) { return; }
+    if (props(p.parent_code).parent_code !== props(brush.to).parent_code) { return; }  // another district
+    brush.units.push(code);
+    unitLayer.setStyle(unitStyle);
+  }
+
+  // Units in the order they can move: each borders the street or a unit moved before it.
+  function brushOrder(units, to) {
+    const order = [], left = units.slice();
+    const reached = () => left.findIndex((u) => shared(u, to) >= 2 || order.some((o) => shared(u, o) >= 2));
+    let i;
+    while ((i = reached()) >= 0) { order.push(left.splice(i, 1)[0]); }
+    return { order: order, cut: left };
+  }
+
+  function endBrush() {
+    const brush = state.brush;
+    if (!brush || !brush.painting) { return; }
+    brush.painting = false;
+    if (!brush.units.length) { return; }
+    const plan = brushOrder(brush.units, brush.to);
+    choice("把刷选的 " + brush.units.length + " 个社区/村划给 " + label(brush.to) + "：", (box) => {
+      const list = document.createElement("p");
+      list.textContent = plan.order.map(label).join("、") +
+        (plan.cut.length ? "。不与 " + label(brush.to) + " 相连、不能划转：" + plan.cut.map(label).join("、") : "");
+      box.appendChild(list);
+      if (plan.order.length) {
+        button(box, "确定划转 " + plan.order.length + " 个", () => {
+          choice(null);
+          const to = brush.to;
+          brush.units = [];
+          apply(brushEdit(plan.order, to));
+        }, "confirm");
+      }
+      button(box, "重新刷选", () => { choice(null); brush.units = []; unitLayer.setStyle(unitStyle); });
+    });
+  }
+
+  function brushEdit(units, to) {
+    const moves = units.map((u) => moveEdit(u, props(u).parent_code, to));
+    const figure = [to].concat(moves.map((m) => m.from).filter((c, i, all) => all.indexOf(c) === i));
+    const e = { label: "刷选划转 " + units.length + " 个社区/村 → " + label(to), figure: figure };
+    e.forward = () => [].concat.apply([], moves.map((m) => m.forward()));
+    e.done = (results) => moves.forEach((m, i) => m.done([results[i]]));
+    // Back in the reverse order: the last one moved is the one farthest from its old street's reach.
+    e.inverse = () => [].concat.apply([], moves.slice().reverse().map((m) => m.inverse()));
+    return e;
+  }
+
+  document.addEventListener("mouseup", endBrush);
 
   function needSelection(count, text) {
     const n = state.selected.length;
@@ -950,6 +1079,7 @@
   function levelText() { return state.level === cfg.areaLevel ? "街道/乡镇" : "社区/村"; }
 
   function setMode(mode) {
+    if (state.brush && mode !== "brush") { state.brush = null; map.dragging.enable(); unitLayer.setStyle(unitStyle); }
     state.mode = mode;
     document.querySelectorAll(".plan-tools button[data-tool]").forEach((b) => {
       b.classList.toggle("on", b.dataset.tool === mode);
@@ -978,7 +1108,8 @@
     }
     if (!cfg.editable) { return; }
     const actions = { select: () => setMode("select"), move: () => setMode("move"), split: startSplit,
-                      merge: startMerge, reshape: startReshape, rename: startRename, lock: toggleLocks };
+                      merge: startMerge, reshape: startReshape, rename: startRename, lock: toggleLocks,
+                      brush: startBrush };
     document.querySelectorAll(".plan-tools button[data-tool]").forEach((b) => {
       b.addEventListener("click", () => actions[b.dataset.tool]());
     });
