@@ -206,11 +206,57 @@ def _unusable_parent(parent_code: str | None) -> str | None:
     return f"its parent's code {quoted_code(parent_code)} {problem}" if problem else None
 
 
-def _next_serial(parent_code: str, sibling_codes: list[str], digits: int) -> int:
-    used = [int(c[len(parent_code):]) for c in sibling_codes
+#: The 3-digit serial ranges of the statistical division code (统计用区划代码) by kind: at the
+#: town level 街道 001–099, 镇 100–199, 乡 200–399, 园区等乡级单位 400–599; at the village level
+#: 居委会（社区） 001–199, 村委会（村） 200–399.  A new grid of a kind is numbered in its range.
+SERIAL_RANGES: dict[str, tuple[int, int]] = {
+    "street": (1, 99), "town": (100, 199), "township": (200, 399), "park": (400, 599),
+    "community": (1, 199), "village": (200, 399),
+}
+
+
+def _serials(parent_code: str, codes: list[str], digits: int) -> list[int]:
+    return [int(c[len(parent_code):]) for c in codes
             if not is_provisional(c) and c.startswith(parent_code)
             and len(c) == len(parent_code) + digits and c[len(parent_code):].isdigit()]
+
+
+def _next_serial(parent_code: str, sibling_codes: list[str], digits: int, kind: str | None = None,
+                 same_kind: list[str] | None = None) -> int:
+    """The next free serial under ``parent_code``: after the highest one used; or, for a ``kind``
+    with a range (:data:`SERIAL_RANGES`, 3-digit serials) whose siblings of that kind
+    (``same_kind``) all lie in it, after the highest one used in the range, from its start —
+    a city that numbers otherwise keeps its own order.  A full range gives its end + 1 (the
+    caller refuses it).
+
+    >>> _next_serial("419901001", ["419901001001", "419901001002", "419901001200"], 3,
+    ...              "community", ["419901001001", "419901001002"])
+    3
+    >>> _next_serial("419901001", ["419901001001", "419901001200"], 3, "village", ["419901001200"])
+    201
+    >>> _next_serial("419999002", ["419999002001", "419999002002"], 3, "village", ["419999002001"])
+    3
+    """
+    used = _serials(parent_code, sibling_codes, digits)
+    span = _ranged(parent_code, digits, kind, same_kind)
+    if span is not None:
+        low, high = span
+        return max([u for u in used if low <= u <= high], default=low - 1) + 1
     return max(used, default=0) + 1
+
+
+def serial_limit(parent_code: str, digits: int, kind: str | None, same_kind: list[str] | None) -> int:
+    """The highest serial :func:`_next_serial` may give: its kind's range end, or 10^digits − 1."""
+    span = _ranged(parent_code, digits, kind, same_kind)
+    return span[1] if span is not None else 10 ** digits - 1
+
+
+def _ranged(parent_code: str, digits: int, kind: str | None, same_kind: list[str] | None):
+    span = SERIAL_RANGES.get(kind or "") if digits == 3 else None
+    if span is None or same_kind is None:
+        return None
+    low, high = span
+    return span if all(low <= u <= high for u in _serials(parent_code, same_kind, digits)) else None
 
 
 def _reading_order(grids: list[dict]) -> list[dict]:

@@ -21,7 +21,7 @@ import shapely.ops
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from gisgrid.boundaries.codes import _next_serial, check_code
+from gisgrid.boundaries.codes import _next_serial, check_code, serial_limit
 from gisgrid.boundaries.generations import get_or_create_draft
 from gisgrid.boundaries.locks import refuse_locked
 from gisgrid.boundaries.neighbourhood import GridState, changed_ids, edit_scope, load_state, validate_touched
@@ -29,6 +29,7 @@ from gisgrid.boundaries.problem_text import describe_zh
 from gisgrid.boundaries.repair import snap_slivers
 from gisgrid.boundaries.validate import polygonal, public_report, validate_generation
 from gisgrid.errors import Conflict, InputError, NotFound
+from gisgrid.labels import KIND_LABELS
 
 class EditRefused(Conflict):
     """An edit that would add validation errors; ``details`` holds the new errors."""
@@ -564,9 +565,14 @@ def _codes_for(session: Session, gen_id: int, grid: dict, count: int, given: lis
         raise InputError(f"grid {grid['code']} has no parent to number new codes under; give the new codes")
     digits = grid.get("digits") or (len(grid["code"]) - len(parent_code)
                                     if grid["code"].startswith(parent_code) else 3)
-    siblings = session.execute(sa.text("SELECT code FROM grid WHERE generation_id = :g AND parent_id = :p"),
-                               {"g": gen_id, "p": grid["parent_id"]}).scalars().all()
-    first = _next_serial(parent_code, list(siblings), digits)
+    siblings = session.execute(sa.text("SELECT code, kind FROM grid WHERE generation_id = :g AND parent_id = :p"),
+                               {"g": gen_id, "p": grid["parent_id"]}).all()
+    kind = grid.get("kind")
+    same_kind = [c for c, k in siblings if k == kind]
+    first = _next_serial(parent_code, [c for c, _ in siblings], digits, kind, same_kind)
+    if first + count - 1 > serial_limit(parent_code, digits, kind, same_kind):
+        raise InputError(f"no free {digits}-digit {kind or ''} code is left under {parent_code}; give the new codes",
+                         zh=f"{parent_code} 下已没有可用的{KIND_LABELS.get(kind, '')}编码；请指定新编码")
     return [f"{parent_code}{first + n:0{digits}d}" for n in range(count)]
 
 

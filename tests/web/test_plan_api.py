@@ -212,3 +212,35 @@ def test_grid_pages_honour_the_plan_picked_on_the_city_page(demo_copy_app):
     assert admin.get(f"/grids/{new}").status_code == 404    # not in the plan in force
     assert admin.get(f"/grids/{street}?generation=示范市网格2026版").status_code == 200  # the plan in force
     dispose_engines()
+
+
+def test_new_codes_follow_the_kind_range_of_the_division_code(demo_copy_app):
+    """统计用区划代码: 社区 001–199, 村 200–399. A split community's new part is numbered after the
+    street's communities, a split village's after its villages (a 社区 once got 202)."""
+    from gisgrid.db.engine import dispose_engines
+
+    app = demo_copy_app("code_range_city")
+    admin = app.test_client()
+    assert admin.post("/api/generations/示范市网格2026版/drafts", json={"name": "编码稿"}).status_code == 201
+    with owner_engine(app).connect() as conn:
+        rows = conn.execute(sa.text("""
+            SELECT g.code, g.kind, ST_XMin(g.geom) x0, ST_YMin(g.geom) y0, ST_XMax(g.geom) x1, ST_YMax(g.geom) y1
+            FROM grid g JOIN generation n ON n.id = g.generation_id AND n.name = '编码稿'
+            JOIN grid p ON p.id = g.parent_id WHERE p.code = '419901001' ORDER BY g.code""")).mappings().all()
+    communities = [r for r in rows if r["kind"] == "community"]
+    villages = [r for r in rows if r["kind"] == "village"]
+    assert communities and villages and int(villages[0]["code"][-3:]) >= 200
+
+    def split(row) -> str:
+        mid = (row["x0"] + row["x1"]) / 2
+        line = {"type": "LineString", "coordinates": [[mid, row["y0"] - 0.01], [mid, row["y1"] + 0.01]]}
+        answer = admin.post(f"/api/generations/编码稿/grids/{row['code']}/split", json={"line": line})
+        assert answer.status_code == 200, answer.get_json()
+        return [c for c in answer.get_json()["codes"] if c != row["code"]][0]
+
+    community_code = split(communities[0])
+    assert int(community_code[-3:]) == max(int(r["code"][-3:]) for r in communities) + 1 <= 199
+    village_code = split(villages[0])
+    assert int(village_code[-3:]) == max(int(r["code"][-3:]) for r in villages) + 1
+    assert 200 <= int(village_code[-3:]) <= 399
+    dispose_engines()
