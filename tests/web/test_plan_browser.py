@@ -533,6 +533,10 @@ def test_a_planner_brushes_two_communities_into_a_street_and_undoes(browser, pla
     balance = _balance(page)
     page.click(f"#plan-balance tbody tr[data-code='{pick['street']}'] a")   # select the receiving street
     assert page.evaluate("() => window.gisgridPlan.state.selected") == [pick["street"]]
+    # The editor lists the selected street's neighbours: the street the communities come from is one.
+    neighbours = page.locator("#plan-neighbours")
+    neighbours.locator("a", has_text=pick["source"]).wait_for(timeout=10_000)
+    assert pick["street"] in neighbours.locator("h2").inner_text()
     page.wait_for_timeout(800)   # the row's link zooms to the street (animated): let it end
     page.evaluate("(codes) => { const m = window.gisgridPlan.map, L = window.L;"
                   " const b = L.latLngBounds([]); codes.forEach((c) => b.extend(window.gisgridPlan.layers[c].getBounds()));"

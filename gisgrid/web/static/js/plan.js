@@ -827,6 +827,33 @@
   function select(codes) {
     state.selected = codes;
     restyle();
+    showNeighbours();
+  }
+
+  // One grid selected: its neighbours of the same level (sharing an edge), each a link that
+  // selects it and zooms to it, with its balance deviation.
+  function showNeighbours() {
+    const box = $("plan-neighbours");
+    if (!box) { return; }
+    const code = state.selected.length === 1 ? state.selected[0] : null;
+    box.hidden = !code || !state.features[code];
+    if (box.hidden) { return; }
+    box.querySelector("h2").textContent = "相邻网格：" + label(code);
+    const list = box.querySelector("ul");
+    list.textContent = "";
+    const near = neighbours(code).sort((a, b) => String(props(a).name).localeCompare(String(props(b).name), "zh"));
+    near.forEach((c) => {
+      const li = list.appendChild(document.createElement("li"));
+      const a = li.appendChild(document.createElement("a"));
+      a.href = "#"; a.textContent = label(c);
+      a.addEventListener("click", (e) => { e.preventDefault(); select([c]); zoomTo(c); });
+      const row = state.balance[c];
+      if (row && row.deviation != null) {
+        li.appendChild(document.createTextNode("（偏差 " + (row.deviation >= 0 ? "+" : "") + Math.round(row.deviation * 100) + "%）"));
+      }
+      if (props(c).parent_code !== props(code).parent_code) { li.appendChild(document.createTextNode("，属 " + label(props(c).parent_code))); }
+    });
+    if (!near.length) { list.appendChild(document.createElement("li")).textContent = "无（不与同级网格相邻）"; }
   }
 
   function target(code) {
