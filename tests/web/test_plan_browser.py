@@ -216,6 +216,18 @@ def _reshape_drag(page, code: str, which: int) -> None:
     raise AssertionError(f"dragging a vertex of {code} did not take: {seen}")
 
 
+def _open_editor(browser, app, base: str, draft: str = DRAFT):
+    """A planner's page on the draft's editor, its grids and balance read; and its page errors."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    log_in_page(page, app, base, "planner", "planner")
+    page.goto(f"{base}/plan/{draft}", wait_until="load")
+    page.wait_for_function("() => window.gisgridPlan && Object.keys(window.gisgridPlan.state.balance).length > 0",
+                           timeout=60_000)
+    return page, errors
+
+
 def _saved(page, text: str) -> None:
     try:
         page.locator("#plan-message span.ok", has_text=text).wait_for(timeout=60_000)
@@ -523,13 +535,7 @@ def test_a_planner_brushes_two_communities_into_a_street_and_undoes(browser, pla
             JOIN generation n ON n.id = c.generation_id AND n.name = :n WHERE p.code = :c""", c=code)}
 
     before_street, before_source = under(pick["street"]), under(pick["source"])
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    log_in_page(page, app, base, "planner", "planner")
-    page.goto(f"{base}/plan/{DRAFT}", wait_until="load")
-    page.wait_for_function("() => window.gisgridPlan && Object.keys(window.gisgridPlan.state.balance).length > 0",
-                           timeout=60_000)
+    page, errors = _open_editor(browser, app, base)
     balance = _balance(page)
     page.click(f"#plan-balance tbody tr[data-code='{pick['street']}'] a")   # select the receiving street
     assert page.evaluate("() => window.gisgridPlan.state.selected") == [pick["street"]]
@@ -604,13 +610,7 @@ def test_a_merge_of_three_communities_is_undone_along_the_old_boundaries(browser
             JOIN generation n ON n.id = g.generation_id AND n.name = :n WHERE g.code = ANY(:c)""", c=codes)}
 
     before = grids()
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    log_in_page(page, app, base, "planner", "planner")
-    page.goto(f"{base}/plan/{DRAFT}", wait_until="load")
-    page.wait_for_function("() => window.gisgridPlan && Object.keys(window.gisgridPlan.state.balance).length > 0",
-                           timeout=60_000)
+    page, errors = _open_editor(browser, app, base)
     page.select_option("#edit-level", "3")
     page.evaluate("(cs) => { const g = window.gisgridPlan, b = window.L.latLngBounds([]);"
                   " cs.forEach((c) => b.extend(g.layers[c].getBounds()));"
