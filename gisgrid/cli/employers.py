@@ -80,6 +80,11 @@ def employers_import(ctx: Context, path: Path, crs: str | None, encoding: str | 
                 f"{path.name}: nothing imported — {shifted[0]['message']}；若确认未声明坐标系的坐标就是 CGCS2000/WGS84，"
                 f"请用 --crs CGCS2000 导入（疑似偏移的坐标会让单位落入错误的网格，所以不会照原样导入）")
         loaded = load_register(session, good, path.name)
+        from gisgrid.supervision.record import refresh_imported
+
+        # Complaints and petitions on record count as they do every day, not only from the file.
+        record = refresh_imported(session, loaded["changed_ids"], rules=RiskRules(grades=ctx.settings.grade_scheme))
+        loaded["record_refreshed"] = record["counted"]
         if active_generation(session) is not None and loaded["changed_ids"]:
             loaded["assignment"] = assign_employers(session, employer_ids=loaded["changed_ids"])
     loaded.pop("changed_ids")

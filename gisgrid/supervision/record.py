@@ -116,6 +116,21 @@ def refresh_flags(session: Session, *, rules: RiskRules, on: dt.date | None = No
             "now_key": now_key}
 
 
+def refresh_imported(session: Session, employer_ids, *, rules: RiskRules, on: dt.date | None = None) -> dict:
+    """After a register import: those of ``employer_ids`` the record knows (a complaint, a
+    collective petition) get their complaint count from the record and their risk recomputed.
+
+    The import assesses risk from the file's own figures, so an employer under key supervision
+    for a petition lost its flag until the daily ``gisgrid employers flags`` run; the others keep
+    the file's figures (nothing in the record to add)."""
+    ids = sorted({int(i) for i in employer_ids if i is not None})
+    known = session.execute(sa.text(
+        "SELECT employer_id FROM complaint WHERE employer_id = ANY(:ids) UNION "
+        "SELECT employer_id FROM incident WHERE kind = 'collective_petition' AND employer_id = ANY(:ids)"),
+        {"ids": ids}).scalars().all() if ids else []
+    return refresh_flags(session, rules=rules, on=on, employer_ids=known)
+
+
 _RECORD = """
 WITH handled AS (
     SELECT k.employer_id, count(*) AS n, string_agg(k.number, '、' ORDER BY k.number) AS numbers,

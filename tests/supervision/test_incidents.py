@@ -43,3 +43,27 @@ def test_an_incident_reaches_its_chain(run_cli, tmp_path, engine):
                                "--summary", "s", expect=1).output
     assert "待定位" in run_cli("incidents", "raise", "--employer", codes["nowhere"], "--kind", "other",
                                "--title", "t", "--summary", "s", expect=1).output
+
+
+def test_a_register_import_keeps_a_petitions_key_supervision(run_cli, tmp_path, engine):
+    """The file knows nothing of the petition; the record does: re-importing the register must not
+    drop the employer's key supervision until the daily flags run."""
+    codes = handdrawn.load_city(run_cli, tmp_path)
+    run_cli("incidents", "raise", "--employer", codes["inside"], "--kind", "collective_petition",
+            "--title", "聚集讨薪", "--summary", "工人聚集", "--people", "25", "--commit")
+
+    def flags():
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT key_flags, risk_level FROM employer WHERE credit_code = :c"),
+                                {"c": codes["inside"]}).one()
+
+    assert "集体上访" in flags()[0]
+    register = tmp_path / "again.csv"
+    handdrawn.write_employers(register)
+    # Change a figure so that the row is updated (an unchanged row is left as it is anyway).
+    register.write_text(register.read_text(encoding="utf-8-sig").replace(",10,10,10,", ",12,12,12,"),
+                        encoding="utf-8-sig")
+    report = json.loads(run_cli("employers", "import", register, "--commit", "--json").output)
+    assert report["updated"] >= 1 and report["record_refreshed"] >= 1
+    key_flags, level = flags()
+    assert "12个月内发生集体上访" in key_flags and level == 3
