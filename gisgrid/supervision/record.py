@@ -62,14 +62,22 @@ def recompute_risk(session: Session, employer_ids, *, rules: RiskRules, today: d
     risk = assess_risk(frame, today or clock.today(), rules)
     changed = [{"id": int(i), "level": int(r.risk_level), "rule": r.risk_rule, "flags": r.key_flags}
                for i, r in risk.iterrows()
-               if (r.risk_level, r.risk_rule, r.key_flags) != (frame.at[i, "risk_level"], frame.at[i, "risk_rule"],
-                                                             frame.at[i, "key_flags"])]
+               if any(_differs(new, frame.at[i, column]) for new, column in
+                      ((r.risk_level, "risk_level"), (r.risk_rule, "risk_rule"), (r.key_flags, "key_flags")))]
     if changed:
         session.execute(sa.text(
             "UPDATE employer e SET risk_level = c.level, risk_rule = c.rule, key_flags = c.flags "
             "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS c(id bigint, level smallint, rule text, flags text) "
             "WHERE e.id = c.id"), {"rows": _json(changed)})
     return len(changed)
+
+
+def _differs(new, old) -> bool:
+    """``new != old``, with None and NaN (pandas reads a NULL as NaN) the same: no flags was
+    counted as a change for every employer without flags."""
+    if pd.isna(new) or pd.isna(old):
+        return not (pd.isna(new) and pd.isna(old))
+    return new != old
 
 
 def _json(value) -> str:
@@ -123,11 +131,12 @@ def refresh_imported(session: Session, employer_ids, *, rules: RiskRules, on: dt
     The import assesses risk from the file's own figures, so an employer under key supervision
     for a petition lost its flag until the daily ``gisgrid employers flags`` run; the others keep
     the file's figures (nothing in the record to add)."""
-    ids = sorted({int(i) for i in employer_ids if i is not None})
-    known = session.execute(sa.text(
-        "SELECT employer_id FROM complaint WHERE employer_id = ANY(:ids) UNION "
-        "SELECT employer_id FROM incident WHERE kind = 'collective_petition' AND employer_id = ANY(:ids)"),
-        {"ids": ids}).scalars().all() if ids else []
+    # The record's employers, intersected here: sending a million imported ids to the server
+    # took 2 s, the record is small.
+    on_record = set(session.execute(sa.text(
+        "SELECT employer_id FROM complaint WHERE employer_id IS NOT NULL UNION "
+        "SELECT employer_id FROM incident WHERE kind = 'collective_petition' AND employer_id IS NOT NULL")).scalars())
+    known = [i for i in {int(i) for i in employer_ids if i is not None} if i in on_record]
     return refresh_flags(session, rules=rules, on=on, employer_ids=known)
 
 
