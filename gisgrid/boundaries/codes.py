@@ -114,7 +114,10 @@ def check_code(code: object, what: str = "code") -> str:
     """
     problem = code_form_problem(code)
     if problem is not None:
-        raise InputError(f"{what} {quoted_code(code)} {problem}; a grid code is {CODE_FORM}")
+        from gisgrid.boundaries.problem_text import _bad_code_zh
+
+        raise InputError(f"{what} {quoted_code(code)} {problem}; a grid code is {CODE_FORM}",
+                         zh=f"编码 {quoted_code(code)} 不合规：{_bad_code_zh(problem + ';')}")
     return code
 
 
@@ -189,6 +192,9 @@ def propose_codes(session: Session, generation: str | None = None, *, digits: in
                                  "level": level, "parent_code": parent_code, "id": grid["id"]})
                 code_of[grid["id"]] = new
     if commit:
+        from gisgrid.boundaries.locks import refuse_locked
+
+        refuse_locked(session, gen.name, [p["provisional"] for p in proposed], "coding")
         _write_codes(session, proposed, actor)
     for p in proposed:
         p.pop("id")

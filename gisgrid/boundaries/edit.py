@@ -128,12 +128,16 @@ def merge_grids(session: Session, generation: str, codes: list[str], *,
                         {"k": keep["id"], "o": other["id"]})
         session.execute(sa.text("DELETE FROM grid WHERE id = :o"), {"o": other["id"]})
     recoded = {}
-    for current, wanted in (recodes or {}).items():
-        child = session.execute(sa.text("SELECT 1 FROM grid WHERE generation_id = :g AND code = :c AND parent_id = :k"),
-                                {"g": gen_id, "c": current, "k": keep["id"]}).first()
-        if child is None:
+    children = set(session.execute(sa.text("SELECT code FROM grid WHERE generation_id = :g AND parent_id = :k"),
+                                   {"g": gen_id, "k": keep["id"]}).scalars())
+    for current in recodes or {}:  # all checked first: a chain of recodes reaches no other grid
+        if current not in children:
             raise InputError(f"{current} is not a child of the merged grid {keep['code']}; only its children are "
                              "given their codes back", zh=f"{current} 不是合并后网格 {keep['code']} 的下级网格，不能改回编码")
+    if len(set((recodes or {}).values())) != len(recodes or {}) or set((recodes or {}).values()) & set(recodes or {}):
+        raise InputError("recodes give two grids one code, or a code that another recode frees",
+                         zh="改回编码（recodes）中有重复的编码，或把一个网格改成另一个待改网格的编码")
+    for current, wanted in (recodes or {}).items():
         _recode_subtree(session, gen_id, current, wanted)
         recoded[current] = wanted
     result = {"edit": "merge", "code": keep["code"], "removed": [g["code"] for g in others],
@@ -187,7 +191,8 @@ def move_unit(session: Session, generation: str, unit_code: str, to_code: str, *
     source = _lock_id(session, unit["parent_id"], versions)
     target = _lock(session, gen_id, to_code, versions.get(to_code))
     if source is None:
-        raise InputError(f"grid {unit_code} has no parent to move it from")
+        raise InputError(f"grid {unit_code} has no parent to move it from",
+                         zh=f"网格 {unit_code} 没有上级网格，不能划转；只有社区/村等下级网格可以划转")
     if target["id"] == source["id"]:
         raise InputError(f"grid {unit_code} is already in {to_code}", zh=f"网格 {unit_code} 已属于 {to_code}")
     if target["level"] != source["level"] or target["parent_id"] != source["parent_id"]:
@@ -234,7 +239,8 @@ def replace_geometry(session: Session, generation: str, code: str, geometry, *, 
     2
     """
     if not 0 <= snap_m <= 100:
-        raise InputError(f"snap tolerance was {snap_m} m; expected 0 to 100 m")
+        raise InputError(f"snap tolerance was {snap_m} m; expected 0 to 100 m",
+                         zh=f"吸附容差为 {snap_m} 米；应为 0–100 米")
     drawn = _geometry(geometry, ("Polygon", "MultiPolygon"), "geometry", max_vertices)
     gen_id, before_errors = _begin(session, generation, validation)
     grid = _lock(session, gen_id, code, version)
@@ -554,15 +560,18 @@ def _insert_like(session: Session, grid: dict, code: str, geom) -> int:
 def _codes_for(session: Session, gen_id: int, grid: dict, count: int, given: list[str] | None) -> list[str]:
     if given:
         if len(given) != count:
-            raise InputError(f"{count} new codes are needed; {len(given)} were given ({', '.join(given)})")
+            raise InputError(f"{count} new codes are needed; {len(given)} were given ({', '.join(given)})",
+                             zh=f"需要 {count} 个新编码，给了 {len(given)} 个（{'、'.join(given)}）")
         taken = session.execute(sa.text("SELECT code FROM grid WHERE generation_id = :g AND code = ANY(:c)"),
                                 {"g": gen_id, "c": list(given)}).scalars().all()
         if taken:
-            raise Conflict(f"codes {', '.join(taken)} are already used in this generation")
+            raise Conflict(f"codes {', '.join(taken)} are already used in this generation",
+                           zh=f"编码 {'、'.join(taken)} 在此网格版本中已被使用")
         return list(given)
     parent_code = grid.get("parent_code")
     if parent_code is None:
-        raise InputError(f"grid {grid['code']} has no parent to number new codes under; give the new codes")
+        raise InputError(f"grid {grid['code']} has no parent to number new codes under; give the new codes",
+                         zh=f"网格 {grid['code']} 没有上级网格，无法自动编号；请指定新编码")
     digits = grid.get("digits") or (len(grid["code"]) - len(parent_code)
                                     if grid["code"].startswith(parent_code) else 3)
     siblings = session.execute(sa.text("SELECT code, kind FROM grid WHERE generation_id = :g AND parent_id = :p"),

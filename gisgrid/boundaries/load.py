@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from gisgrid.boundaries.codes import provisional_code, quoted_code
 from gisgrid.boundaries.diff import same_geometry
 from gisgrid.boundaries.generations import get_or_create_draft
+from gisgrid.boundaries.locks import refuse_locked
+from gisgrid.boundaries.neighbourhood import changed_ids, load_state
 from gisgrid.boundaries.read import GridFile
 from gisgrid.boundaries.repair import make_valid_geometries, snap_slivers
 from gisgrid.boundaries.validate import (
@@ -94,6 +96,7 @@ def import_grids(session: Session, grid_file: GridFile, *, level: int, generatio
     unstorable = [e for e in validation["errors"] if _unstorable(e)]
     if unstorable or (validation["errors"] and on_invalid == "raise"):
         raise _refusal(grid_file, validation["errors"], unstorable, on_invalid, result)
+    before = load_state(session, gen.id)
     _write(session, gen.id, level, grid_file, parent_codes, plan)
     if on_invalid == "fix":
         codes = set(grid_file.frame["code"])
@@ -105,6 +108,10 @@ def import_grids(session: Session, grid_file: GridFile, *, level: int, generatio
         result["validation"] = validation
         if validation["errors"]:
             raise _refusal(grid_file, validation["errors"], [], on_invalid, result)
+    # A locked grid of the draft (gisgrid.boundaries.locks) is not changed by an import either.
+    after = load_state(session, gen.id)
+    refuse_locked(session, gen.name, {state.rows[i]["code"] for state in (before, after)
+                                      for i in changed_ids(before, after) if i in state.rows}, "import")
     return result
 
 

@@ -11,6 +11,8 @@ language. Unknown kinds keep the English message after a Chinese heading, never 
 
 from __future__ import annotations
 
+import re
+
 #: The Chinese name of each problem kind (also the map's legend words).
 KIND_ZH = {
     "empty_geometry": "几何为空", "invalid_geometry": "几何无效", "missing_code": "缺少编码",
@@ -44,6 +46,27 @@ def describe_zh(item: dict) -> str:
     if kind == "sliver":
         what = {"gap": "细缝", "overlap": "细条重叠", "outside_parent": "细条超出上级"}.get(item.get("sliver_of"), "细缝")
         return f"{'、'.join(codes) or '网格'}之间有{what}{size}，可吸附修复"
-    if kind in ("empty_geometry", "invalid_geometry", "missing_code", "bad_code", "duplicate_code") and codes:
+    if kind == "bad_code" and codes:
+        return f"{'、'.join(codes)}：编码不合规（{_bad_code_zh(item.get('message', ''))}）"
+    if kind in ("empty_geometry", "invalid_geometry", "missing_code", "duplicate_code") and codes:
         return f"{'、'.join(codes)}：{KIND_ZH[kind]}（{item.get('message', '')}）"
     return f"{KIND_ZH.get(kind, '边界问题')}：{item.get('message', '')}"
+
+
+def _bad_code_zh(message: str) -> str:
+    """The reason of a ``bad_code`` item (gisgrid.boundaries.validate) in Chinese."""
+    found = re.search(r"does not extend its parent's code (\S+)", message)
+    if found:
+        return f"未以上级网格编码 {found.group(1)} 开头"
+    found = re.search(r"a (\w+) code must match \S+", message)
+    if found:
+        return "社区/村编码应为 12 位统计用区划代码（县 6 位 + 乡镇 3 位 + 村 3 位）"
+    found = re.search(r"has characters outside the allowed form: (.+?);", message)
+    if found:
+        return f"含有编码中不允许的字符 {found.group(1)}；编码只能由半角数字组成，或由大写字母和数字以连字符分段"
+    found = re.search(r"is (\d+) characters long", message)
+    if found:
+        return f"长 {found.group(1)} 个字符，超过 32 个字符"
+    if "is empty" in message:
+        return "编码为空"
+    return "编码只能由半角数字组成，或由大写字母和数字以连字符分段，至多 32 个字符"

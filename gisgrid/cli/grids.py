@@ -453,7 +453,7 @@ def grids_lock(ctx: Context, codes, generation: str, unlock: bool, reason: str |
     lines = [f"{verb} {len(result['changed'])} grid(s) of {generation!r}: {', '.join(result['changed']) or '-'}"]
     if result["unchanged"]:
         lines.append(f"  already {'unlocked' if unlock else 'locked'}: {', '.join(result['unchanged'])}")
-    lines.append(f"  locked now: {', '.join(result['locks']) or 'none'}")
+    lines.append(f"  {'locked now' if commit else 'locked after --commit'}: {', '.join(result['locks']) or 'none'}")
     return result, "\n".join(lines)
 
 

@@ -69,6 +69,7 @@ ACCESS: dict[str, str] = {
     "boundaries_api.move": "grids.edit",
     "boundaries_api.rename": "grids.edit",
     "boundaries_api.set_grid_locks": "grids.edit",
+    "boundaries_api.edits": "grids.edit",
     "boundaries_api.locks": "grids.read",
     "boundaries_api.geometry": "grids.edit",
     "boundaries_api.draft": "grids.edit",

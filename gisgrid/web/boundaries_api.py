@@ -116,23 +116,31 @@ def _effective_date(raw: str):
 def balance(generation: str):
     """Employers, headcount, 四定 staff, target, deviation and flags per grid (``?level=N``)."""
     from gisgrid.analysis.balance import generation_balance
-    from gisgrid.web.auth import scope
 
     generation, level = _generation(generation), arg_int("level", "网格层级", 1, 6)
     session = get_session()
-    if not scope().everything:
-        # A plan's balance covers every grid: a user who sees only some of them sees no plan.
-        raise NotFound(f"generation {generation[:100]!r} does not exist (gisgrid grids list shows them)",
-                       zh=f"网格版本“{generation[:100]}”不存在")
+    _whole_plan(generation)
     settings = current_app.config["GISGRID_SETTINGS"]
     return generation_balance(session, generation, level=level, targets=settings.balance_targets,
                               employers_per_coordinator=settings.employers_per_coordinator,
                               rules=settings.staff_minimums)
 
 
+def _whole_plan(generation: str):
+    """The generation, for a user who sees every grid. A plan's balance, validation and locks
+    cover every grid: a user who sees only some of them sees no plan (the 404 of a missing one)."""
+    from gisgrid.web.auth import scope
+
+    if not scope().everything:
+        raise NotFound(f"generation {generation[:100]!r} does not exist (gisgrid grids list shows them)",
+                       zh=f"网格版本“{generation[:100]}”不存在")
+    return find_generation(get_session(), generation)
+
+
 @bp.get("/validation")
 def validation(generation: str):
     generation = _generation(generation)
+    _whole_plan(generation)
     return _report_in_chinese(public_report(validate_generation(get_session(), generation)))
 
 
@@ -148,7 +156,7 @@ _REPORTS_KEPT = 8
 def validation_geojson(generation: str):
     """The validation report as GeoJSON for the map's "边界问题" layer."""
     session = get_session()
-    gen = find_generation(session, _generation(generation))
+    gen = _whole_plan(_generation(generation))
     state = session.execute(sa.text(
         "SELECT count(*), md5(string_agg(concat_ws('|', id, code, name, level, kind, parent_id, "
         "md5(ST_AsBinary(geom))), ',' ORDER BY id)) FROM grid WHERE generation_id = :g"), {"g": gen.id}).one()
@@ -172,7 +180,8 @@ def locks(generation: str):
     """The draft's locked grids: ``{"locks": {code: {"by", "at", "reason"}}}``."""
     from gisgrid.boundaries.locks import grid_locks
 
-    return {"generation": generation, "locks": grid_locks(get_session(), _generation(generation))}
+    gen = _whole_plan(_generation(generation))
+    return {"generation": gen.name, "locks": grid_locks(get_session(), gen.name)}
 
 
 @bp.post("/locks")
@@ -193,12 +202,15 @@ def set_grid_locks(generation: str):
 
 @bp.post("/grids/<code>/split")
 def split(generation: str, code: str):
-    generation, code, body = _generation(generation), _code(code), _body()
+    return _run(_split_edit(_generation(generation), _code(code), _body()))
+
+
+def _split_edit(generation: str, code: str, body: dict):
     version, new_codes, actor = field_int(body, "version", "版本号"), field_codes(body, "new_codes", "新编码"), _actor(body)
     names = _names(body, "names", "各部分的名称")
-    return _run(lambda s: split_grid(s, generation, code, body.get("line"), version=version,
-                                     new_codes=new_codes or None, actor=actor, max_vertices=_max_vertices(),
-                                     names=names, keep_at=body.get("keep_at")))
+    return lambda s: split_grid(s, generation, code, body.get("line"), version=version,
+                                new_codes=new_codes or None, actor=actor, max_vertices=_max_vertices(),
+                                names=names, keep_at=body.get("keep_at"))
 
 
 def _names(body: dict, key: str, what: str) -> list[str] | None:
@@ -220,12 +232,14 @@ def _grid_name(value: object, what: str) -> str:
 
 @bp.post("/merge")
 def merge(generation: str):
-    generation, body = _generation(generation), _body()
+    return _run(_merge_edit(_generation(generation), None, _body()))
+
+
+def _merge_edit(generation: str, _code_unused, body: dict):
     codes, versions, actor = field_codes(body, "codes", "要合并的网格"), field_versions(body), _actor(body)
     name = None if body.get("name") is None else _grid_name(body["name"], "合并后的名称（\"name\"）")
     recodes = _recodes(body)
-    return _run(lambda s: merge_grids(s, generation, codes, versions=versions, actor=actor, name=name,
-                                      recodes=recodes))
+    return lambda s: merge_grids(s, generation, codes, versions=versions, actor=actor, name=name, recodes=recodes)
 
 
 def _recodes(body: dict) -> dict[str, str] | None:
@@ -242,25 +256,86 @@ def _recodes(body: dict) -> dict[str, str] | None:
 @bp.post("/grids/<code>/rename")
 def rename(generation: str, code: str):
     """``{"name": "新风社区", "version": 3}``: the grid's new name (code, boundary and staff stay)."""
-    generation, code, body = _generation(generation), _code(code), _body()
+    return _run(_rename_edit(_generation(generation), _code(code), _body()))
+
+
+def _rename_edit(generation: str, code: str, body: dict):
     name = _grid_name(body.get("name"), "新名称（\"name\"）")
     version, actor = field_int(body, "version", "版本号"), _actor(body)
-    return _run(lambda s: rename_grid(s, generation, code, name, version=version, actor=actor))
+    return lambda s: rename_grid(s, generation, code, name, version=version, actor=actor)
 
 
 @bp.post("/grids/<code>/move")
 def move(generation: str, code: str):
-    generation, code, body = _generation(generation), _code(code), _body()
+    return _run(_move_edit(_generation(generation), _code(code), _body()))
+
+
+def _move_edit(generation: str, code: str, body: dict):
     to = field_text(body, "to", "接收网格的编码", CODE_CHARS, required=True)
     new_code = field_text(body, "new_code", "新编码", CODE_CHARS)
     versions, actor = field_versions(body), _actor(body)
-    return _run(lambda s: move_unit(s, generation, code, to, versions=versions, new_code=new_code, actor=actor))
+    return lambda s: move_unit(s, generation, code, to, versions=versions, new_code=new_code, actor=actor)
 
 
 @bp.put("/grids/<code>/geometry")
 def geometry(generation: str, code: str):
-    generation, code, body = _generation(generation), _code(code), _body()
+    return _run(_geometry_edit(_generation(generation), _code(code), _body()))
+
+
+def _geometry_edit(generation: str, code: str, body: dict):
     snap_m = field_number(body, "snap_m", "吸附容差（米）", 0, 100, default=5.0)
     version, actor = field_int(body, "version", "版本号"), _actor(body)
-    return _run(lambda s: replace_geometry(s, generation, code, body.get("geometry"), snap_m=snap_m,
-                                           version=version, actor=actor, max_vertices=_max_vertices()))
+    return lambda s: replace_geometry(s, generation, code, body.get("geometry"), snap_m=snap_m,
+                                      version=version, actor=actor, max_vertices=_max_vertices())
+
+
+#: The edits a batch may hold: {"edit": kind, "code": …, and the fields of that edit's own request}.
+_EDITS = {"split": _split_edit, "merge": _merge_edit, "rename": _rename_edit, "move": _move_edit,
+          "geometry": _geometry_edit}
+_EDITS_MAX = 100
+
+
+@bp.post("/edits")
+def edits(generation: str):
+    """``{"edits": [{"edit": "move", "code": "…", "to": "…", "versions": {…}}, …]}``: several edits
+    as one — the editor's brush, the undo of a merge of three grids — saved together or not at all.
+
+    Each step is checked as its own request would be. A version given for a grid an earlier step
+    of the batch changed is that grid's version before the batch (the page knew no other), so
+    it is checked only at the grid's first step."""
+    generation, body = _generation(generation), _body()
+    items = body.get("edits")
+    if not isinstance(items, list) or not 1 <= len(items) <= _EDITS_MAX or not all(isinstance(i, dict) for i in items):
+        raise InputError(f"“edits”为 {shown(items)}；应为 1–{_EDITS_MAX} 项编辑的列表，"
+                         "如 [{\"edit\": \"move\", \"code\": \"…\", \"to\": \"…\"}]")
+
+    def run(session):
+        touched: set[str] = set()
+        results = []
+        for n, item in enumerate(items, start=1):
+            kind = item.get("edit")
+            try:
+                if kind not in _EDITS:
+                    raise InputError(f"edit was {str(kind)[:20]!r}; expected one of {', '.join(_EDITS)}",
+                                     zh=f"编辑类型为 {shown(kind)}；应为 {'、'.join(_EDITS)} 之一")
+                code = None if kind == "merge" else _code(item.get("code"))
+                result = _EDITS[kind](generation, code, _first_versions(item, touched))(session)
+            except GisgridError as exc:
+                exc.message = f"step {n} of {len(items)} ({kind}): {exc.message}; nothing of the batch was saved"
+                exc.zh = f"第 {n} 步（共 {len(items)} 步）未通过：{exc.zh or exc.message}；整组编辑均未保存"
+                raise
+            touched |= set(result.get("versions", {}))
+            results.append(result)
+        return {"generation": generation, "edits": results}
+
+    return _run(run)
+
+
+def _first_versions(item: dict, touched: set[str]) -> dict:
+    """``item`` without the versions of grids an earlier step of the batch changed."""
+    item = dict(item)
+    if item.get("code") in touched:
+        item.pop("version", None)
+    if isinstance(item.get("versions"), dict):
+        item["versions"] = {c: v for c, v in item["versions"].items() if c not in touched}
+    return item

@@ -164,6 +164,10 @@ def index():
     if not scope().everything and not requested:
         return redirect(url_for("maps.my_grids"))
     active = active_generation(session)
+    if not scope().everything and (active is None or requested != active.name):
+        # Plans not in force are for those who see every grid (as the plan picker).
+        raise NotFound(f"generation {requested[:100]!r} is not shown to this account",
+                       zh=f"网格版本“{requested[:100]}”不存在")
     generation = find_generation(session, requested)
     is_active = active is not None and generation.id == active.id
     grids = list_grids(session, generation=generation.name)
@@ -187,7 +191,8 @@ def index():
     understaffed = _understaffed(staffing, areas, units) if is_active else None
     parts = _map_parts(areas, units, url_for("maps.employers_data"), title=title,
                        employer_count=employer_count(session), colour_by=colour_by, selector=selector,
-                       problems_url=url_for("boundaries_api.validation_geojson", generation=generation.name),
+                       problems_url=url_for("boundaries_api.validation_geojson", generation=generation.name)
+                       if scope().everything else None,
                        employers=is_active, understaffed=understaffed)
     column = None
     if colour_by is not None:

@@ -87,6 +87,7 @@ def test_bad_lock_requests_say_what_and_write_nothing(run_cli, draft):
 def test_cli_locks_with_a_dry_run_and_then_refuses_its_own_edit(run_cli, draft):
     dry = json.loads(run_cli("grids", "lock", V4, "--generation", "draft", "--json").output)
     assert dry["changed"] == [V4] and dry["committed"] is False
+    assert "locked after --commit" in run_cli("grids", "lock", V4, "--generation", "draft").output
     assert grid_locks(draft, "draft") == {}
     done = run_cli("grids", "lock", V4, "--generation", "draft", "--reason", "已定", "--commit")
     assert "locked 1 grid(s)" in done.output and V4 in done.output
@@ -121,3 +122,81 @@ def test_api_locks_are_seen_by_another_session_and_refuse_its_edit(draft, settin
     assert unlocked.status_code == 200 and unlocked.get_json()["locks"] == {}
     again = second.put(f"/api/generations/draft/grids/{V3}/geometry", json={"geometry": shape, "snap_m": 5})
     assert again.status_code == 200, again.get_json()
+
+
+def test_an_import_into_the_draft_does_not_change_a_locked_grid(run_cli, draft, tmp_path):
+    from tests.boundaries.defects import villages_with, write_layers
+
+    set_locks(draft, "draft", [V4], locked=True, actor="甲规划员")
+    draft.commit()
+    renamed = write_layers(tmp_path / "again", villages=villages_with(V4, name="导入改名村"))
+    refused = run_cli("grids", "import", renamed[3], "--level", "3", "--generation", "draft", "--commit", expect=1)
+    assert "locked grid" in refused.output and V4 in refused.output
+    assert draft.execute(sa.text("SELECT name FROM grid WHERE code = :c"), {"c": V4}).scalar() == "东河村"
+    # Unlocked, the same file goes in.
+    set_locks(draft, "draft", [V4], locked=False, actor="甲规划员")
+    draft.commit()
+    run_cli("grids", "import", renamed[3], "--level", "3", "--generation", "draft", "--commit")
+    draft.rollback()
+    assert draft.execute(sa.text("SELECT name FROM grid WHERE code = :c"), {"c": V4}).scalar() == "导入改名村"
+
+
+def test_a_batch_of_edits_is_saved_together_or_not_at_all(draft, settings):
+    from gisgrid.web import create_app
+
+    client = create_app({"TESTING": True}, settings=settings).test_client()
+    set_locks(draft, "draft", [V4], locked=True, actor="甲规划员")
+    draft.commit()
+    before = _grids(draft)
+    half = client.post("/api/generations/draft/edits", json={"edits": [
+        {"edit": "rename", "code": V3, "name": "甲村", "version": 1},
+        {"edit": "rename", "code": V4, "name": "乙村"}]})
+    body = half.get_json()
+    assert half.status_code == 409 and body["error"] == "GridLocked"
+    assert body["message"].startswith("第 2 步（共 2 步）未通过") and "整组编辑均未保存" in body["message"]
+    draft.rollback()
+    assert _grids(draft) == before                       # the first step is not left saved
+    # Versions the page sent are those before the batch: checked at each grid's first step only.
+    both = client.post("/api/generations/draft/edits", json={"edits": [
+        {"edit": "rename", "code": V3, "name": "甲村", "version": 1},
+        {"edit": "rename", "code": V3, "name": "丙村", "version": 1},
+        {"edit": "move", "code": V2, "to": S2, "versions": {V2: 1, S1: 1, S2: 1}}]})
+    assert both.status_code == 200, both.get_json()
+    assert [e["edit"] for e in both.get_json()["edits"]] == ["rename", "rename", "move_unit"]
+    stale = client.post("/api/generations/draft/edits", json={"edits": [
+        {"edit": "rename", "code": V3, "name": "丁村", "version": 1}]})
+    assert stale.status_code == 409 and "已被他人修改" in stale.get_json()["message"]
+    bad = client.post("/api/generations/draft/edits", json={"edits": [{"edit": "drop", "code": V3}]})
+    assert bad.status_code == 400 and "编辑类型" in bad.get_json()["message"]
+    assert client.post("/api/generations/draft/edits", json={"edits": []}).status_code == 400
+    draft.rollback()
+    assert draft.execute(sa.text("SELECT name FROM grid WHERE code = :c"), {"c": V3}).scalar() == "丙村"
+
+
+def test_the_editors_refusals_are_chinese_all_through(draft, settings):
+    # Red-team finding: English sentences inside the Chinese messages of the edit API.
+    import re as _re
+
+    from gisgrid.web import create_app
+
+    client = create_app({"TESTING": True}, settings=settings).test_client()
+    english = _re.compile(r"[A-Za-z]{3,} [a-z]{2,} [a-z]{2,}")
+    answers = [
+        client.post("/api/generations/draft/merge", json={"codes": [S1, S2]}),          # children keep their codes
+        client.post("/api/generations/draft/merge", json={"codes": [S1, S2], "recodes": {V3: "abc"}}),
+        client.post(f"/api/generations/draft/grids/{V3}/split",
+                    json={"line": json.loads(shapely.to_geojson(_line(2.5, -0.5, 2.5, 2.5))), "new_codes": [V4]}),
+        client.post(f"/api/generations/draft/grids/{V3}/split",
+                    json={"line": json.loads(shapely.to_geojson(_line(2.5, -0.5, 2.5, 2.5))), "new_codes": [V4, V1]}),
+        client.post(f"/api/generations/draft/grids/{V3}/split",
+                    json={"line": json.loads(shapely.to_geojson(_line(2.5, -0.5, 2.5, 2.5))), "new_codes": ["ab c"]}),
+        client.post(f"/api/generations/draft/grids/{S1}/move", json={"to": S2}),
+        client.post("/api/generations/draft/merge", json={"codes": [V3, V4], "recodes": {V1: "419999002009"}}),
+    ]
+    for answer in answers:
+        body = answer.get_json()
+        assert 400 <= answer.status_code < 500, body
+        assert not english.search(body["message"]), body["message"]
+    assert "未以上级网格编码" in answers[0].get_json()["message"]
+    draft.rollback()
+    assert client.get("/api/generations/没有这个稿/locks").status_code == 404

@@ -112,3 +112,18 @@ console.log(JSON.stringify({
     assert 'href="/employers/91%22%3E%3Cscript%3Ex%3C%2Fscript%3E"' in html
     assert 'href="/employers/42"' in result["byId"] and "一企一档" not in result["noLink"]
     assert result["radius"] == [100, 80, 60]
+
+
+def test_tooltips_and_popups_get_text_nodes_or_escaped_markup():
+    # Leaflet puts a string given to bindTooltip/bindPopup/setContent in as HTML; names come from
+    # files and users. Allowed: a text node, a DOM element built here, or the popup builders
+    # (which escape every value: test_popups_escape_hostile_text…).
+    allowed = re.compile(r"^(document\.createTextNode\(|box$|text$|popupHtml\(|form\()")
+    calls = []
+    for path in OWN_SCRIPTS:
+        source = path.read_text(encoding="utf-8")
+        for match in re.finditer(r"\.(bindTooltip|bindPopup|setContent)\(\s*([^,)]+)", source):
+            calls.append((path.name, match.group(1), match.group(2).strip()))
+    assert len(calls) >= 8
+    bad = [c for c in calls if not allowed.match(c[2])]
+    assert bad == [], bad

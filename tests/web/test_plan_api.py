@@ -244,3 +244,25 @@ def test_new_codes_follow_the_kind_range_of_the_division_code(demo_copy_app):
     assert int(village_code[-3:]) == max(int(r["code"][-3:]) for r in villages) + 1
     assert 200 <= int(village_code[-3:]) <= 399
     dispose_engines()
+
+
+def test_a_plans_validation_and_locks_are_for_those_who_see_every_grid(demo_copy_app):
+    """Red-team finding: inspectors read any draft's whole validation (codes, names, places) and
+    its locks. Like the balance: 404 for a user who sees only some grids."""
+    from gisgrid.db.engine import dispose_engines
+
+    app = demo_copy_app("plan_scope_city")
+    admin = app.test_client()
+    assert admin.post("/api/generations/示范市网格2026版/drafts", json={"name": "范围稿"}).status_code == 201
+    paths = ["/api/generations/范围稿/validation", "/api/generations/范围稿/validation.geojson",
+             "/api/generations/范围稿/locks", "/?generation=范围稿"]
+    for user in ("jc419901001-1", "xg419901001001-1"):
+        client = app.test_client(user=user)
+        for path in paths:
+            answer = client.get(path)
+            assert answer.status_code == 404, (user, path, answer.status_code)
+            assert "范围稿" in answer.get_data(as_text=True)
+    for path in paths:
+        assert admin.get(path).status_code == 200, path
+    assert app.test_client(user="leader").get(paths[1]).status_code == 200
+    dispose_engines()

@@ -638,3 +638,36 @@ def test_a_merge_of_three_communities_is_undone_along_the_old_boundaries(browser
     _shot(page, "unmerged-three")
     assert errors == []
     page.close()
+
+
+@pytest.mark.browser
+def test_hostile_grid_names_are_text_in_the_editor(browser, plan_live):  # noqa: F811
+    """Red-team finding: grid names went into the editor's labels as HTML."""
+    app, base = plan_live
+    hostile = '<img src=x onerror=alert(1)><b>粗</b>"\'><svg onload=alert(3)>{{7*7}}'
+    with owner_engine(app).begin() as conn:
+        code = conn.execute(sa.text("""
+            UPDATE grid g SET name = :h FROM generation n
+            WHERE n.id = g.generation_id AND n.name = :n
+              AND g.code = (SELECT min(code) FROM grid x WHERE x.generation_id = n.id AND x.level = 2)
+            RETURNING g.code"""), {"h": hostile, "n": DRAFT}).scalar()
+    try:
+        page, errors = _open_editor(browser, app, base)
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.select_option("#edit-level", "3")     # community labels too
+        page.select_option("#edit-level", "2")
+        page.click(f"#plan-balance tbody tr[data-code='{code}'] a")
+        page.wait_for_timeout(800)
+        injected = page.evaluate("() => document.querySelectorAll('#plan-map img, #plan-map svg svg, "
+                                 "#plan-map b, .leaflet-tooltip-pane img').length")
+        texts = page.evaluate("() => Array.from(document.querySelectorAll('.leaflet-tooltip')).map(t => t.textContent)")
+        assert injected == 0 and any(hostile in t for t in texts), texts[:5]
+        assert hostile in page.locator("#plan-neighbours, #plan-balance").first.inner_text() or \
+            hostile in page.locator("#plan-balance").inner_text()
+        assert not [u for u in requests if u.endswith("/x")] and errors == []
+        page.close()
+    finally:
+        with owner_engine(app).begin() as conn:
+            conn.execute(sa.text("UPDATE grid g SET name = '复原街道' FROM generation n "
+                                 "WHERE n.id = g.generation_id AND n.name = :n AND g.code = :c"), {"n": DRAFT, "c": code})

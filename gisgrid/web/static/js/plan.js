@@ -331,7 +331,8 @@
       layer.on("mouseover", () => brushStroke(p.code, false));
     }
     if (p.level === cfg.areaLevel) {
-      layer.bindTooltip(p.name + (state.locked.has(p.code) ? "（锁定）" : ""),
+      // Text nodes, never strings: Leaflet puts a string in as HTML, and names come from files and users.
+      layer.bindTooltip(document.createTextNode(p.name + (state.locked.has(p.code) ? "（锁定）" : "")),
                         { permanent: true, direction: "center", className: "plan-label" });
     }
   }
@@ -366,7 +367,7 @@
       const code = layer.feature.properties.code;
       const want = close || state.touched.indexOf(code) >= 0 || state.selected.indexOf(code) >= 0;
       if (want && !layer.getTooltip()) {
-        layer.bindTooltip(layer.feature.properties.name, { permanent: true, direction: "center",
+        layer.bindTooltip(document.createTextNode(layer.feature.properties.name), { permanent: true, direction: "center",
                                                            className: "plan-label unit" });
       } else if (!want && layer.getTooltip()) {
         layer.unbindTooltip();
@@ -513,7 +514,7 @@
         // not a snapping target for Geoman, nor editable: it marks, it is not a boundary
         L.circleMarker(ll, { radius: 10, color: "#b71c1c", weight: 3, fillColor: "#ff5252", fillOpacity: 0.5,
                              pmIgnore: true, snapIgnore: true })
-          .bindTooltip(d.message).addTo(problemLayer);
+          .bindTooltip(document.createTextNode(d.message)).addTo(problemLayer);
         const a = document.createElement("a");
         a.href = "#"; a.textContent = "定位"; a.className = "zoom-to";
         a.addEventListener("click", (e) => { e.preventDefault(); map.setView(ll, 16); });
@@ -722,14 +723,17 @@
     const results = [];
     state.busy = true;
     try {
-      for (const step of steps) {
-        const answer = await send(step.method, step.path, step.body());
-        if (!answer.ok) { await refused(answer, step, what); return null; }
+      if (steps.length === 1) {
+        const answer = await send(steps[0].method, steps[0].path, steps[0].body());
+        if (!answer.ok) { await refused(answer, steps[0], what); return null; }
         results.push(answer.data);
-        // The next step of the same edit sends the versions this one made.
-        Object.entries(answer.data.versions || {}).forEach(([c, v]) => {
-          if (state.features[c]) { state.features[c].properties.version = v; }
-        });
+      } else {
+        // Several steps (a brush, the undo of a merge of three grids) go as one batch: the server
+        // saves them together or not at all, so a refusal half-way leaves nothing half-done.
+        const answer = await send("POST", "/edits", { edits: steps.map(batchItem) });
+        const all = { locks: [].concat.apply([], steps.map((step) => step.locks || [])) };
+        if (!answer.ok) { await refused(answer, all, what); return null; }
+        results.push.apply(results, answer.data.edits);
       }
       showProblems([]);
       await reload();
@@ -737,6 +741,16 @@
     } finally {
       state.busy = false;
     }
+  }
+
+  // One step of a multi-step edit as an item of the batch endpoint (POST …/edits).
+  function batchItem(step) {
+    const m = /^\/grids\/([^/]+)\/(split|move|rename|geometry)$/.exec(step.path);
+    const item = Object.assign({}, step.body());
+    if (m) { item.edit = m[2]; item.code = decodeURIComponent(m[1]); }
+    else if (step.path === "/merge") { item.edit = "merge"; }
+    else { throw new Error("no batch form for " + step.method + " " + step.path); }
+    return item;
   }
 
   async function refused(answer, step, what) {
